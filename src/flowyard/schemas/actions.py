@@ -1,0 +1,165 @@
+"""Request bodies (create/update). Unknown keys are refused with a 422 naming them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from flowyard.schemas.base import ActionModel
+from flowyard.schemas.core import FlowRunPolicy, TaskRunInput, TaskRunPolicy
+from flowyard.schemas.states import StateCreate
+
+NAME_PATTERN = re.compile(r"^[^/%&><]+$")
+VARIABLE_NAME_PATTERN = re.compile(r"^[a-z0-9_-]+$")
+
+
+def _valid_name(value: str | None) -> str | None:
+    if value is not None and not NAME_PATTERN.match(value):
+        raise ValueError("name must not be empty or contain any of / % & > <")
+    return value
+
+
+class FlowCreate(ActionModel):
+    name: str = Field(min_length=1, max_length=255)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        _valid_name(value)
+        return value
+
+
+class FlowUpdate(ActionModel):
+    tags: list[str] | None = None
+
+
+class FlowRunCreate(ActionModel):
+    flow_id: uuid.UUID
+    state: StateCreate | None = None
+    name: str | None = Field(default=None, max_length=255)
+    flow_version: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    parent_task_run_id: uuid.UUID | None = None
+    infrastructure_document_id: uuid.UUID | None = None
+    empirical_policy: FlowRunPolicy = Field(default_factory=FlowRunPolicy)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    work_pool_name: str | None = None
+    work_queue_name: str | None = None
+    job_variables: dict[str, Any] | None = None
+    deployment_id: uuid.UUID | None = None
+
+
+class FlowRunUpdate(ActionModel):
+    name: str | None = Field(default=None, max_length=255)
+    flow_version: str | None = None
+    parameters: dict[str, Any] | None = None
+    empirical_policy: FlowRunPolicy | None = None
+    tags: list[str] | None = None
+    infrastructure_pid: str | None = None
+    job_variables: dict[str, Any] | None = None
+
+
+class TaskRunCreate(ActionModel):
+    id: uuid.UUID | None = None
+    flow_run_id: uuid.UUID | None = None
+    task_key: str = Field(min_length=1, max_length=255)
+    dynamic_key: str = Field(max_length=255)
+    state: StateCreate | None = None
+    name: str | None = Field(default=None, max_length=255)
+    cache_key: str | None = None
+    cache_expiration: dt.datetime | None = None
+    task_version: str | None = None
+    empirical_policy: TaskRunPolicy = Field(default_factory=TaskRunPolicy)
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] = Field(default_factory=dict)
+    task_inputs: dict[str, list[TaskRunInput]] = Field(default_factory=dict)
+
+
+class TaskRunUpdate(ActionModel):
+    name: str | None = Field(default=None, max_length=255)
+
+
+class LogCreate(ActionModel):
+    name: str = Field(max_length=255)
+    level: int
+    message: str
+    timestamp: dt.datetime
+    flow_run_id: uuid.UUID | None = None
+    task_run_id: uuid.UUID | None = None
+    worker_id: uuid.UUID | None = None
+
+
+class VariableCreate(ActionModel):
+    name: str = Field(min_length=1, max_length=255)
+    value: Any
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not VARIABLE_NAME_PATTERN.match(value):
+            raise ValueError("name may only contain lowercase letters, digits, '-' and '_'")
+        return value
+
+
+class VariableUpdate(ActionModel):
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    value: Any = None
+    tags: list[str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        if value is not None and not VARIABLE_NAME_PATTERN.match(value):
+            raise ValueError("name may only contain lowercase letters, digits, '-' and '_'")
+        return value
+
+
+class ArtifactCreate(ActionModel):
+    key: str | None = None
+    type: str | None = None
+    description: str | None = None
+    data: Any = None
+    metadata_: dict[str, Any] | None = None
+    flow_run_id: uuid.UUID | None = None
+    task_run_id: uuid.UUID | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        if value is not None and not VARIABLE_NAME_PATTERN.match(value):
+            raise ValueError("key may only contain lowercase letters, digits and dashes")
+        return value
+
+
+class ArtifactUpdate(ActionModel):
+    data: Any = None
+    description: str | None = None
+    metadata_: dict[str, Any] | None = None
+
+
+class ConcurrencyLimitV2Create(ActionModel):
+    name: str = Field(min_length=1, max_length=255)
+    limit: int = Field(ge=0)
+    active: bool = True
+    active_slots: int = Field(default=0, ge=0)
+    denied_slots: int = Field(default=0, ge=0)
+    slot_decay_per_second: float = Field(default=0.0, ge=0)
+
+
+class ConcurrencyLimitV2Update(ActionModel):
+    name: str | None = None
+    limit: int | None = Field(default=None, ge=0)
+    active: bool | None = None
+    active_slots: int | None = Field(default=None, ge=0)
+    denied_slots: int | None = Field(default=None, ge=0)
+    slot_decay_per_second: float | None = Field(default=None, ge=0)

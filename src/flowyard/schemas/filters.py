@@ -1,0 +1,213 @@
+"""Filter bodies of the ``POST …/filter`` and ``…/count`` endpoints.
+
+Each resource filter is a set of optional field filters joined by ``operator`` (``and_`` by
+default, or ``or_``). A field filter's attributes are operators: ``any_``, ``not_any_``,
+``all_``, ``like_``, ``is_null_``, ``before_``, ``after_``, ``ge_``, ``le_``, ``eq_``,
+``startswith_``. The server compiles every filter to a single SQL statement
+(``server/queries/filtering.py``) by field and operator name, so adding a field here is
+all it takes to make it filterable, as long as the ORM column has the same name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from flowyard.schemas.base import ActionModel
+from flowyard.schemas.states import StateType
+
+
+class Operator(StrEnum):
+    and_ = "and_"
+    or_ = "or_"
+
+
+class FilterSet(ActionModel):
+    """A group of field filters joined by ``operator``."""
+
+    operator: Operator = Operator.and_
+
+
+# --- field filters, by the operators they offer ------------------------------------------
+
+
+class IdFilter(ActionModel):
+    any_: list[uuid.UUID] | None = None
+    not_any_: list[uuid.UUID] | None = None
+
+
+class OptionalIdFilter(IdFilter):
+    is_null_: bool | None = None
+
+
+class NameFilter(ActionModel):
+    any_: list[str] | None = None
+    like_: str | None = None
+    not_any_: list[str] | None = None
+    startswith_: str | None = None
+
+
+class StringFilter(ActionModel):
+    any_: list[str] | None = None
+    not_any_: list[str] | None = None
+    is_null_: bool | None = None
+    like_: str | None = None
+
+
+class TagsFilter(FilterSet):
+    all_: list[str] | None = None
+    any_: list[str] | None = None
+    is_null_: bool | None = None
+
+
+class TimeFilter(ActionModel):
+    before_: dt.datetime | None = None
+    after_: dt.datetime | None = None
+    is_null_: bool | None = None
+
+
+class IntFilter(ActionModel):
+    ge_: int | None = None
+    le_: int | None = None
+    eq_: int | None = None
+
+
+class BoolFilter(ActionModel):
+    eq_: bool | None = None
+
+
+class StateTypeFilter(ActionModel):
+    any_: list[StateType] | None = None
+    not_any_: list[StateType] | None = None
+
+
+class StateNameFilter(ActionModel):
+    any_: list[str] | None = None
+    not_any_: list[str] | None = None
+
+
+class StateFilter(FilterSet):
+    type: StateTypeFilter | None = None
+    name: StateNameFilter | None = None
+
+
+class ExistsFilter(ActionModel):
+    exists_: bool | None = None
+
+
+class TextFilter(ActionModel):
+    query: str = Field(max_length=200)
+
+
+# --- resource filters --------------------------------------------------------------------
+
+
+class FlowFilter(FilterSet):
+    id: IdFilter | None = None
+    name: NameFilter | None = None
+    tags: TagsFilter | None = None
+
+
+class FlowRunFilter(FilterSet):
+    id: IdFilter | None = None
+    name: NameFilter | None = None
+    tags: TagsFilter | None = None
+    deployment_id: OptionalIdFilter | None = None
+    work_queue_name: StringFilter | None = None
+    state: StateFilter | None = None
+    flow_version: StringFilter | None = None
+    start_time: TimeFilter | None = None
+    end_time: TimeFilter | None = None
+    expected_start_time: TimeFilter | None = None
+    next_scheduled_start_time: TimeFilter | None = None
+    parent_flow_run_id: IdFilter | None = None
+    parent_task_run_id: OptionalIdFilter | None = None
+    idempotency_key: StringFilter | None = None
+    flow_id: IdFilter | None = None
+
+
+class TaskRunFilter(FilterSet):
+    id: IdFilter | None = None
+    name: NameFilter | None = None
+    tags: TagsFilter | None = None
+    state: StateFilter | None = None
+    start_time: TimeFilter | None = None
+    end_time: TimeFilter | None = None
+    expected_start_time: TimeFilter | None = None
+    subflow_runs: ExistsFilter | None = None
+    flow_run_id: OptionalIdFilter | None = None
+
+
+class DeploymentFilter(FilterSet):
+    id: IdFilter | None = None
+    name: NameFilter | None = None
+
+
+class WorkPoolFilter(FilterSet):
+    id: IdFilter | None = None
+    name: NameFilter | None = None
+
+
+class WorkQueueFilter(FilterSet):
+    id: IdFilter | None = None
+    name: NameFilter | None = None
+
+
+class LogFilter(FilterSet):
+    level: IntFilter | None = None
+    timestamp: TimeFilter | None = None
+    flow_run_id: IdFilter | None = None
+    task_run_id: OptionalIdFilter | None = None
+    text: TextFilter | None = None
+
+
+class VariableFilter(FilterSet):
+    id: IdFilter | None = None
+    name: NameFilter | None = None
+    tags: TagsFilter | None = None
+
+
+class ArtifactFilter(FilterSet):
+    id: IdFilter | None = None
+    key: StringFilter | None = None
+    flow_run_id: IdFilter | None = None
+    task_run_id: IdFilter | None = None
+    type: StringFilter | None = None
+
+
+class ConcurrencyLimitFilter(FilterSet):
+    id: IdFilter | None = None
+    name: NameFilter | None = None
+
+
+# --- request bodies ----------------------------------------------------------------------
+
+
+class Page(ActionModel):
+    limit: int | None = Field(default=None, ge=0)
+    offset: int = Field(default=0, ge=0)
+
+
+class RunFilters(ActionModel):
+    """The side-by-side filters that flow-run and task-run queries accept (all ANDed)."""
+
+    flows: FlowFilter | None = None
+    flow_runs: FlowRunFilter | None = None
+    task_runs: TaskRunFilter | None = None
+    deployments: DeploymentFilter | None = None
+    work_pools: WorkPoolFilter | None = None
+    work_pool_queues: WorkQueueFilter | None = None
+
+
+def filter_fields(model: ActionModel) -> dict[str, Any]:
+    """The field filters that were actually set (operator excluded)."""
+    return {
+        name: getattr(model, name)
+        for name in model.model_fields_set
+        if name != "operator" and getattr(model, name) is not None
+    }
+

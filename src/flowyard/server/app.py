@@ -1,0 +1,142 @@
+"""The server application: routers under both API prefixes, error shapes, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from flowyard.server.api.responses import JSONResponse
+from flowyard.server.database.engine import Database
+from flowyard.settings import Settings, get_settings
+
+logger = logging.getLogger("flowyard.server")
+
+# One module per resource in flowyard.server.api, each exposing `router`.
+API_MODULES = [
+    "admin",
+    "flows",
+    "flow_runs",
+    "task_runs",
+    "states",
+    "logs",
+    "events",
+    "concurrency_limits_v2",
+    "variables",
+    "artifacts",
+]
+WORKSPACE_PREFIX = "/api/accounts/{account_id}/workspaces/{workspace_id}"
+
+
+def api_router() -> APIRouter:
+    router = APIRouter()
+    for name in API_MODULES:
+        try:
+            module = importlib.import_module(f"flowyard.server.api.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"flowyard.server.api.{name}":
+                raise
+            continue  # a resource not written yet
+        router.include_router(module.router)
+    return router
+
+
+def _field_message(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "; ".join(parts)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    detail = [
+        {k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in errors
+    ]
+    return JSONResponse(
+        {
+            "exception_message": "Invalid request received.",
+            "exception_detail": detail,
+            "detail": _field_message(errors),
+            "request_body": exc.body if isinstance(exc.body, dict | list) else None,
+        },
+        status_code=422,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("Unexpected error handling %s %s", request.method, request.url.path)
+    return JSONResponse({"exception_message": "Internal Server Error"}, status_code=500)
+
+
+async def startup(app: FastAPI, db: Database, *, migrate: bool) -> None:
+    from flowyard.server.queries import tenancy
+
+    if migrate:
+        from flowyard.server.database.migrations import upgrade_to_head
+
+        await upgrade_to_head(db)
+    async with db.write() as session:
+        workspace = await tenancy.ensure_default_workspace(session)
+    app.state.default_workspace_id = workspace.id
+    app.state.default_account_id = workspace.account_id
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    migrate: bool = True,
+    services: bool = True,
+) -> FastAPI:
+    """Build the app. ``services=False`` leaves background loops off (tests, embedded mode)."""
+    settings = settings or get_settings()
+    db = database or Database(settings.resolved_database_url, echo=settings.database_echo)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await startup(app, db, migrate=migrate)
+        from flowyard.server.services import start_services
+
+        async with start_services(app, enabled=services):
+            yield
+        if database is None:
+            await db.dispose()
+
+    app = FastAPI(
+        title="Flowyard",
+        version=_version(),
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+        docs_url="/docs",
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.known_workspaces = set()
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    routes = api_router()
+    app.include_router(routes, prefix="/api")
+    app.include_router(routes, prefix=WORKSPACE_PREFIX)
+    return app
+
+
+def _version() -> str:
+    from flowyard import __version__
+
+    return __version__

@@ -1,0 +1,113 @@
+"""Compile API filters and sorts into SQL, for any table, by field and operator name.
+
+A field filter named ``x`` applies to the ORM column ``x`` unless :data:`COLUMN_ALIASES`
+says otherwise; each operator (``any_``, ``like_``, ``before_`` …) has one translation
+below. JSON list columns (tags) get dialect-aware membership tests. The result is a list
+of SQL conditions the caller puts in one ``WHERE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from flowyard.schemas.base import ActionModel
+from flowyard.schemas.filters import FilterSet, Operator, TextFilter, filter_fields
+
+Condition = ColumnElement[bool]
+
+# Filter field names that are stored under another column name.
+COLUMN_ALIASES: dict[str, str] = {}
+# Nested filter groups whose fields map onto prefixed columns: state.type -> state_type.
+NESTED_PREFIX = {"state": "state_"}
+
+
+def _like(column: Any, text: str) -> Condition:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+def json_list_contains(column: Any, value: str, dialect: str) -> Condition:
+    """True when the JSON array in ``column`` contains the string ``value``."""
+    if dialect == "postgresql":
+        return column.op("?")(value)  # type: ignore[no-any-return]
+    each = sa.func.json_each(column).table_valued("value")
+    return sa.exists(sa.select(1).select_from(each).where(each.c.value == value))
+
+
+def _tags(column: Any, flt: Any, dialect: str) -> list[Condition]:
+    out: list[Condition] = []
+    if flt.all_:
+        out.extend(json_list_contains(column, tag, dialect) for tag in flt.all_)
+    if flt.any_:
+        out.append(sa.or_(*(json_list_contains(column, tag, dialect) for tag in flt.any_)))
+    if flt.is_null_ is not None:
+        empty = sa.or_(column.is_(None), sa.func.json_array_length(column) == 0)
+        if dialect == "postgresql":
+            empty = sa.or_(column.is_(None), sa.func.jsonb_array_length(column) == 0)
+        out.append(empty if flt.is_null_ else sa.not_(empty))
+    return out
+
+
+OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
+    "any_": lambda c, v: c.in_(v),
+    "not_any_": lambda c, v: sa.or_(c.not_in(v), c.is_(None)),
+    "like_": _like,
+    "startswith_": lambda c, v: c.startswith(v, autoescape=True),
+    "is_null_": lambda c, v: c.is_(None) if v else c.is_not(None),
+    "before_": lambda c, v: c <= v,
+    "after_": lambda c, v: c >= v,
+    "ge_": lambda c, v: c >= v,
+    "le_": lambda c, v: c <= v,
+    "eq_": lambda c, v: c == v,
+    "exists_": lambda c, v: c.is_not(None) if v else c.is_(None),
+}
+
+
+def compile_filter(
+    flt: FilterSet | None,
+    table: Any,
+    dialect: str,
+    *,
+    special: dict[str, Callable[[Any], list[Condition]]] | None = None,
+    prefix: str = "",
+) -> list[Condition]:
+    """Conditions for one resource filter, already joined by its operator (0 or 1 item)."""
+    if flt is None:
+        return []
+    special = special or {}
+    parts: list[Condition] = []
+    for name, field_filter in filter_fields(flt).items():
+        if name in special:
+            parts.extend(special[name](field_filter))
+            continue
+        if name in NESTED_PREFIX and isinstance(field_filter, FilterSet):
+            parts.extend(
+                compile_filter(field_filter, table, dialect, prefix=prefix + NESTED_PREFIX[name])
+            )
+            continue
+        column = getattr(table, COLUMN_ALIASES.get(prefix + name, prefix + name))
+        if name == "tags":
+            parts.extend(_tags(column, field_filter, dialect))
+            continue
+        if isinstance(field_filter, TextFilter):
+            parts.append(_like(column, field_filter.query))
+            continue
+        parts.extend(_field_conditions(column, field_filter))
+    if not parts:
+        return []
+    joined = sa.or_(*parts) if flt.operator == Operator.or_ else sa.and_(*parts)
+    return [joined]
+
+
+def _field_conditions(column: Any, field_filter: ActionModel) -> list[Condition]:
+    out: list[Condition] = []
+    for op in field_filter.model_fields_set:
+        value = getattr(field_filter, op)
+        if value is None:
+            continue
+        out.append(OPERATORS[op](column, value))
+    return out

@@ -1,0 +1,94 @@
+"""Flows: upsert by name, read, filter, count, update, delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowyard.schemas import actions, filters
+from flowyard.schemas.sorting import FlowSort
+from flowyard.server.database import orm
+from flowyard.server.queries.filtering import Condition, compile_filter
+from flowyard.server.queries.upsert import insert_ignore
+
+SORTS = {
+    FlowSort.CREATED_DESC: [orm.Flow.created.desc()],
+    FlowSort.UPDATED_DESC: [orm.Flow.updated.desc()],
+    FlowSort.NAME_ASC: [orm.Flow.name.asc()],
+    FlowSort.NAME_DESC: [orm.Flow.name.desc()],
+}
+
+
+async def create_flow(
+    session: AsyncSession, workspace_id: uuid.UUID, flow: actions.FlowCreate
+) -> tuple[orm.Flow, bool]:
+    """Insert the flow unless one of that name exists. Returns (flow, created)."""
+    new_id = uuid.uuid4()
+    values = dict(flow.model_dump(), id=new_id, workspace_id=workspace_id)
+    await session.execute(insert_ignore(session, orm.Flow, values, ["workspace_id", "name"]))
+    row = await read_flow_by_name(session, workspace_id, flow.name)
+    assert row is not None
+    return row, row.id == new_id
+
+
+async def read_flow(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_id: uuid.UUID
+) -> orm.Flow | None:
+    return await session.scalar(
+        sa.select(orm.Flow).where(orm.Flow.workspace_id == workspace_id, orm.Flow.id == flow_id)
+    )
+
+
+async def read_flow_by_name(
+    session: AsyncSession, workspace_id: uuid.UUID, name: str
+) -> orm.Flow | None:
+    return await session.scalar(
+        sa.select(orm.Flow).where(orm.Flow.workspace_id == workspace_id, orm.Flow.name == name)
+    )
+
+
+def flow_conditions(
+    workspace_id: uuid.UUID, flow_filter: filters.FlowFilter | None, dialect: str
+) -> list[Condition]:
+    return [orm.Flow.workspace_id == workspace_id, *compile_filter(flow_filter, orm.Flow, dialect)]
+
+
+async def read_flows(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    conditions: Sequence[Condition],
+    sort: FlowSort = FlowSort.NAME_ASC,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Sequence[orm.Flow]:
+    query = sa.select(orm.Flow).where(*conditions).order_by(*SORTS[sort], orm.Flow.id)
+    query = query.limit(limit).offset(offset)
+    return (await session.scalars(query)).all()
+
+
+async def count_flows(session: AsyncSession, conditions: Sequence[Condition]) -> int:
+    return await session.scalar(sa.select(sa.func.count()).select_from(orm.Flow).where(*conditions)) or 0
+
+
+async def update_flow(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_id: uuid.UUID, update: actions.FlowUpdate
+) -> bool:
+    values = update.model_dump(exclude_unset=True)
+    if not values:
+        return await read_flow(session, workspace_id, flow_id) is not None
+    result = await session.execute(
+        sa.update(orm.Flow)
+        .where(orm.Flow.workspace_id == workspace_id, orm.Flow.id == flow_id)
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_flow(session: AsyncSession, workspace_id: uuid.UUID, flow_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        sa.delete(orm.Flow).where(orm.Flow.workspace_id == workspace_id, orm.Flow.id == flow_id)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

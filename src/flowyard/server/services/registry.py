@@ -1,0 +1,9 @@
+"""The services the server starts, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Stop = Callable[[], Awaitable[None]]
+SERVICES: list[Callable[[Any], Awaitable[Stop]]] = []

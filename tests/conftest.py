@@ -1,0 +1,77 @@
+"""Shared fixtures. The suite runs on SQLite unless FLOWYARD_TEST_DATABASE_URL names a
+PostgreSQL database, in which case every test gets a fresh schema there."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from flowyard.server.app import create_app
+from flowyard.server.database.engine import Database
+from flowyard.settings import Settings
+
+TEST_DATABASE_URL = os.environ.get("FLOWYARD_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def flowyard_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "flowyard-home"
+    monkeypatch.setenv("FLOWYARD_HOME", str(home))
+    for name in ("FLOWYARD_API_URL", "FLOWYARD_PROFILE", "FLOWYARD_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> AsyncIterator[str]:
+    if not TEST_DATABASE_URL:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    # A fresh database per test on the shared PostgreSQL server.
+    import asyncpg  # type: ignore[import-untyped]
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(TEST_DATABASE_URL)
+    name = f"fy_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, database=url.database
+    )
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+def settings(flowyard_home: Path, database_url: str) -> Settings:
+    return Settings(home=flowyard_home, database_url=database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    db = Database(settings.resolved_database_url)
+    app = create_app(settings, database=db, services=False)
+    async with app.router.lifespan_context(app):
+        yield app
+    await db.dispose()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test/api") as client:
+        yield client
+
+
+@pytest.fixture
+def db(app: FastAPI) -> Database:
+    database: Database = app.state.db
+    return database
