@@ -8,7 +8,8 @@
     │   ├── ServerUnavailable       the API could not be reached at all
     │   ├── ObjectNotFound          404
     │   ├── ObjectAlreadyExists     409
-    │   └── InvalidRequest          4xx with a validation message
+    │   ├── InvalidRequest          4xx with a validation message
+    │   └── ConcurrencySlotTimeout  concurrency slots stayed taken past a timeout
     ├── OrchestrationError          the server refused a state transition
     │   └── Abort                   the server answered ABORT
     └── FlowyardRunError            raised by the engine around user code
@@ -51,6 +52,10 @@ class ObjectAlreadyExists(ClientError):
 
 class InvalidRequest(ClientError):
     """The API refused the request body or parameters (4xx)."""
+
+
+class ConcurrencySlotTimeout(ClientError, TimeoutError):
+    """Concurrency slots could not be acquired before the caller's timeout."""
 
 
 class OrchestrationError(FlowyardError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -98,10 +98,29 @@ class LogCreate(ActionModel):
     worker_id: uuid.UUID | None = None
 
 
+MAX_VARIABLE_VALUE_LENGTH = 5000
+
+
+def _check_variable_value(value: Any) -> Any:
+    import json
+
+    # The limit is on the serialized form, as in the Prefect contract.
+    if len(json.dumps(value)) > MAX_VARIABLE_VALUE_LENGTH:
+        raise ValueError(
+            f"value must be at most {MAX_VARIABLE_VALUE_LENGTH} characters when serialized"
+        )
+    return value
+
+
 class VariableCreate(ActionModel):
     name: str = Field(min_length=1, max_length=255)
     value: Any
     tags: list[str] = Field(default_factory=list)
+
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: Any) -> Any:
+        return _check_variable_value(value)
 
     @field_validator("name")
     @classmethod
@@ -115,6 +134,11 @@ class VariableUpdate(ActionModel):
     name: str | None = Field(default=None, min_length=1, max_length=255)
     value: Any = None
     tags: list[str] | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _check_value(cls, value: Any) -> Any:
+        return _check_variable_value(value)
 
     @field_validator("name")
     @classmethod
@@ -155,11 +179,57 @@ class ConcurrencyLimitV2Create(ActionModel):
     denied_slots: int = Field(default=0, ge=0)
     slot_decay_per_second: float = Field(default=0.0, ge=0)
 
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        _valid_name(value)
+        return value
+
 
 class ConcurrencyLimitV2Update(ActionModel):
-    name: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=255)
     limit: int | None = Field(default=None, ge=0)
     active: bool | None = None
     active_slots: int | None = Field(default=None, ge=0)
     denied_slots: int | None = Field(default=None, ge=0)
     slot_decay_per_second: float | None = Field(default=None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        return _valid_name(value)
+
+
+class ConcurrencyLeaseHolder(ActionModel):
+    type: Literal["flow_run", "task_run", "deployment"]
+    id: uuid.UUID
+
+
+class ConcurrencySlotsIncrement(ActionModel):
+    names: list[str] = Field(min_length=1)
+    slots: int = Field(gt=0)
+    mode: Literal["concurrency", "rate_limit"] = "concurrency"
+    create_if_missing: bool | None = None  # deprecated upstream; accepted and ignored
+
+
+class ConcurrencySlotsIncrementWithLease(ActionModel):
+    names: list[str] = Field(min_length=1)
+    slots: int = Field(gt=0)
+    mode: Literal["concurrency", "rate_limit"] = "concurrency"
+    lease_duration: float = Field(default=300, ge=60, le=86400)
+    holder: ConcurrencyLeaseHolder | None = None
+
+
+class ConcurrencySlotsDecrement(ActionModel):
+    names: list[str] = Field(min_length=1)
+    slots: int = Field(gt=0)
+    occupancy_seconds: float | None = Field(default=None, gt=0)
+    create_if_missing: bool | None = None  # deprecated upstream; accepted and ignored
+
+
+class ConcurrencyLeaseRelease(ActionModel):
+    lease_id: uuid.UUID
+
+
+class ConcurrencyLeaseRenewal(ActionModel):
+    lease_duration: float = Field(default=300, ge=60, le=86400)

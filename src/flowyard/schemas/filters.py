@@ -36,6 +36,9 @@ class FilterSet(ActionModel):
 
 
 class IdFilter(ActionModel):
+    # Some Prefect field filters carry their own ``operator`` (joining their operators);
+    # accepted here so that clients dumping every field are not refused.
+    operator: Operator = Operator.and_
     any_: list[uuid.UUID] | None = None
     not_any_: list[uuid.UUID] | None = None
 
@@ -52,6 +55,7 @@ class NameFilter(ActionModel):
 
 
 class StringFilter(ActionModel):
+    operator: Operator = Operator.and_
     any_: list[str] | None = None
     not_any_: list[str] | None = None
     is_null_: bool | None = None
@@ -112,6 +116,14 @@ class FlowFilter(FilterSet):
     tags: TagsFilter | None = None
 
 
+class CreatedByFilter(FilterSet):
+    """Who created a flow run (``created_by.id`` / ``created_by.type``)."""
+
+    id_: list[uuid.UUID] | None = None
+    type_: list[str] | None = None
+    is_null_: bool | None = None
+
+
 class FlowRunFilter(FilterSet):
     id: IdFilter | None = None
     name: NameFilter | None = None
@@ -128,6 +140,7 @@ class FlowRunFilter(FilterSet):
     parent_task_run_id: OptionalIdFilter | None = None
     idempotency_key: StringFilter | None = None
     flow_id: IdFilter | None = None
+    created_by: CreatedByFilter | None = None
 
 
 class TaskRunFilter(FilterSet):
@@ -171,9 +184,23 @@ class VariableFilter(FilterSet):
     tags: TagsFilter | None = None
 
 
+class ArtifactKeyFilter(StringFilter):
+    exists_: bool | None = None
+
+
 class ArtifactFilter(FilterSet):
     id: IdFilter | None = None
-    key: StringFilter | None = None
+    key: ArtifactKeyFilter | None = None
+    flow_run_id: IdFilter | None = None
+    task_run_id: IdFilter | None = None
+    type: StringFilter | None = None
+
+
+class ArtifactCollectionFilter(FilterSet):
+    """Filters the newest artifact of each key (``/artifacts/latest/...``)."""
+
+    latest_id: IdFilter | None = None
+    key: ArtifactKeyFilter | None = None
     flow_run_id: IdFilter | None = None
     task_run_id: IdFilter | None = None
     type: StringFilter | None = None
@@ -182,6 +209,71 @@ class ArtifactFilter(FilterSet):
 class ConcurrencyLimitFilter(FilterSet):
     id: IdFilter | None = None
     name: NameFilter | None = None
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+def _one_day_ago() -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+
+
+def _far_future() -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+
+
+class EventOccurredFilter(ActionModel):
+    since: dt.datetime = Field(default_factory=_one_day_ago)
+    until: dt.datetime = Field(default_factory=_far_future)
+
+
+class EventNameFilter(ActionModel):
+    prefix: list[str] | None = None
+    exclude_prefix: list[str] | None = None
+    name: list[str] | None = None
+    exclude_name: list[str] | None = None
+
+
+class EventResourceFilter(ActionModel):
+    id: list[str] | None = None
+    id_prefix: list[str] | None = None
+    labels: dict[str, Any] | None = None
+    distinct: bool = False
+
+
+class EventAnyResourceFilter(ActionModel):
+    id: list[str] | None = None
+    id_prefix: list[str] | None = None
+    labels: dict[str, Any] | None = None
+
+
+class EventRelatedFilter(ActionModel):
+    id: list[str] | None = None
+    role: list[str] | None = None
+    resources_in_roles: list[tuple[str, str]] | None = None
+    labels: dict[str, Any] | None = None
+
+
+class EventIDFilter(ActionModel):
+    id: list[uuid.UUID] | None = None
+
+
+class EventOrder(StrEnum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+class EventFilter(ActionModel):
+    """Which events ``/events/filter`` returns; every part given must match."""
+
+    occurred: EventOccurredFilter = Field(default_factory=EventOccurredFilter)
+    event: EventNameFilter | None = None
+    resource: EventResourceFilter | None = None
+    related: EventRelatedFilter | list[EventRelatedFilter] | None = None
+    any_resource: EventAnyResourceFilter | list[EventAnyResourceFilter] | None = None
+    id: EventIDFilter = Field(default_factory=EventIDFilter)
+    text: TextFilter | None = None
+    order: EventOrder = EventOrder.DESC
 
 
 # --- request bodies ----------------------------------------------------------------------
@@ -201,6 +293,8 @@ class RunFilters(ActionModel):
     deployments: DeploymentFilter | None = None
     work_pools: WorkPoolFilter | None = None
     work_pool_queues: WorkQueueFilter | None = None
+    # The name the history endpoints use for the same filter.
+    work_queues: WorkQueueFilter | None = None
 
 
 def filter_fields(model: ActionModel) -> dict[str, Any]:

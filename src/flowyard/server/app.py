@@ -57,7 +57,7 @@ def _field_message(errors: list[Any]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
+    errors = list(exc.errors())
     detail = [
         {k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in errors
     ]
@@ -109,9 +109,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await startup(app, db, migrate=migrate)
+        from flowyard.server.events.pipeline import event_pipeline
         from flowyard.server.services import start_services
 
-        async with start_services(app, enabled=services):
+        # The event pipeline runs even without services: task runs arrive only as events.
+        async with event_pipeline(app), start_services(app, enabled=services):
             yield
         if database is None:
             await db.dispose()

@@ -1,0 +1,13 @@
+"""Test helpers for code that uses Flowyard.
+
+- :func:`flowyard_test_harness`: a ``with`` block in embedded mode on a throwaway home;
+- :func:`in_process_client`: an async client on a server in the current event loop;
+- ``flowyard.testing.pytest_plugin``: the fixtures ``flowyard_harness`` and
+  ``flowyard_client`` (enable with ``pytest_plugins = ["flowyard.testing.pytest_plugin"]``).
+"""
+
+from __future__ import annotations
+
+from flowyard.testing.harness import flowyard_test_harness, in_process_client
+
+__all__ = ["flowyard_test_harness", "in_process_client"]

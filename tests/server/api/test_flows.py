@@ -68,3 +68,22 @@ async def test_admin_endpoints_the_official_client_needs(client: httpx.AsyncClie
     csrf = await client.get("/csrf-token", params={"client": "x"})
     assert csrf.status_code == 422 and csrf.json()["detail"] == "CSRF protection is disabled."
     assert (await client.get("/admin/storage")).json() == {"default_result_storage_block_id": None}
+
+
+async def test_flow_filter_accepts_the_official_cli_body(client: httpx.AsyncClient) -> None:
+    flow = (await client.post("/flows/", json={"name": "cli-listed"})).json()
+    other = (await client.post("/flows/", json={"name": "no-runs"})).json()
+    await client.post("/flow_runs/", json={"flow_id": flow["id"]})
+    body = {
+        "flows": {"operator": "and_", "id": {"any_": [flow["id"], other["id"]]}, "name": None,
+                  "tags": None},
+        "flow_runs": None, "task_runs": None, "deployments": None, "work_pools": None,
+        "work_queues": None, "sort": None, "limit": 200, "offset": 0,
+    }
+    listed = await client.post("/flows/filter", json=body)
+    assert listed.status_code == 200, listed.text
+    assert {f["name"] for f in listed.json()} == {"cli-listed", "no-runs"}
+    with_runs = await client.post(
+        "/flows/filter", json={"flow_runs": {"state": {"type": {"any_": ["PENDING"]}}}}
+    )
+    assert [f["name"] for f in with_runs.json()] == ["cli-listed"]

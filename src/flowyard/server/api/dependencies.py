@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from starlette.requests import HTTPConnection
 
 from flowyard.server.database.engine import Database
 
@@ -29,7 +30,8 @@ def get_db(request: Request) -> Database:
     return db
 
 
-async def workspace_context(request: Request) -> WorkspaceContext:
+async def workspace_context(request: HTTPConnection) -> WorkspaceContext:
+    # HTTPConnection, not Request: websocket routes resolve their workspace here too.
     state = request.app.state
     params = request.path_params
     if "workspace_id" not in params:

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 
 from flowyard.schemas import actions, core
-from flowyard.schemas.filters import FlowFilter, FlowRunFilter, Page, TaskRunFilter
+from flowyard.schemas.filters import Page, RunFilters
 from flowyard.schemas.responses import paginated
 from flowyard.schemas.sorting import FlowSort
 from flowyard.server.api.dependencies import Ctx
@@ -18,13 +18,8 @@ from flowyard.server.queries import flows as queries
 router = APIRouter(prefix="/flows", tags=["Flows"])
 
 
-class FlowFilterBody(Page):
-    flows: FlowFilter | None = None
-    flow_runs: FlowRunFilter | None = None
-    task_runs: TaskRunFilter | None = None
-    deployments: dict[str, object] | None = None
-    work_pools: dict[str, object] | None = None
-    sort: FlowSort = FlowSort.NAME_ASC
+class FlowFilterBody(Page, RunFilters):
+    sort: FlowSort | None = FlowSort.NAME_ASC
 
 
 class FlowPaginateBody(FlowFilterBody):
@@ -57,10 +52,12 @@ async def read_flow_by_name(name: str, ctx: Ctx) -> JSONResponse:
 
 
 @router.post("/filter", response_model=list[core.Flow])
-async def read_flows(request: Request, ctx: Ctx, body: FlowFilterBody = Body(default_factory=FlowFilterBody)) -> JSONResponse:
+async def read_flows(
+    request: Request, ctx: Ctx, body: FlowFilterBody = Body(default_factory=FlowFilterBody)
+) -> JSONResponse:
     limit = clamp_limit(request, body.limit)
     async with ctx.db.read() as session:
-        conditions = queries.flow_conditions(ctx.workspace_id, body.flows, ctx.db.dialect)
+        conditions = queries.flow_conditions(ctx.workspace_id, body, ctx.db.dialect)
         rows = await queries.read_flows(
             session, ctx.workspace_id, conditions, body.sort, limit, body.offset
         )
@@ -68,17 +65,21 @@ async def read_flows(request: Request, ctx: Ctx, body: FlowFilterBody = Body(def
 
 
 @router.post("/count", response_model=int)
-async def count_flows(ctx: Ctx, body: FlowFilterBody = Body(default_factory=FlowFilterBody)) -> JSONResponse:
+async def count_flows(
+    ctx: Ctx, body: FlowFilterBody = Body(default_factory=FlowFilterBody)
+) -> JSONResponse:
     async with ctx.db.read() as session:
-        conditions = queries.flow_conditions(ctx.workspace_id, body.flows, ctx.db.dialect)
+        conditions = queries.flow_conditions(ctx.workspace_id, body, ctx.db.dialect)
         return JSONResponse(await queries.count_flows(session, conditions))
 
 
 @router.post("/paginate")
-async def paginate_flows(request: Request, ctx: Ctx, body: FlowPaginateBody = Body(default_factory=FlowPaginateBody)) -> JSONResponse:
+async def paginate_flows(
+    request: Request, ctx: Ctx, body: FlowPaginateBody = Body(default_factory=FlowPaginateBody)
+) -> JSONResponse:
     limit = clamp_limit(request, body.limit)
     async with ctx.db.read() as session:
-        conditions = queries.flow_conditions(ctx.workspace_id, body.flows, ctx.db.dialect)
+        conditions = queries.flow_conditions(ctx.workspace_id, body, ctx.db.dialect)
         count = await queries.count_flows(session, conditions)
         rows = await queries.read_flows(
             session, ctx.workspace_id, conditions, body.sort, limit, (body.page - 1) * limit

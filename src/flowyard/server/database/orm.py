@@ -117,9 +117,7 @@ class FlowRun(RunMixin, Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONColumn(), default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
     context: Mapped[dict[str, Any]] = mapped_column(JSONColumn(), default=dict)
-    parent_task_run_id: Mapped[uuid.UUID | None] = mapped_column(
-        sa.Uuid, nullable=True, index=True
-    )
+    parent_task_run_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True, index=True)
     auto_scheduled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     infrastructure_document_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
     infrastructure_pid: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
@@ -131,7 +129,9 @@ class FlowRun(RunMixin, Base):
         sa.Index("ix_flow_run__workspace_expected_start", "workspace_id", "expected_start_time"),
         sa.Index("ix_flow_run__workspace_state_type", "workspace_id", "state_type"),
         sa.Index("ix_flow_run__workspace_name", "workspace_id", "name"),
-        sa.Index("ix_flow_run__workspace_next_scheduled", "workspace_id", "next_scheduled_start_time"),
+        sa.Index(
+            "ix_flow_run__workspace_next_scheduled", "workspace_id", "next_scheduled_start_time"
+        ),
     )
 
 
@@ -185,6 +185,22 @@ class TaskRunState(StateMixin, Base):
     __table_args__ = (sa.Index("ix_task_run_state__run_timestamp", "task_run_id", "timestamp"),)
 
 
+class TaskRunStateCache(WorkspaceScoped, Base):
+    """The newest COMPLETED task-run state stored under each cache key (server-side caching).
+
+    One row per key and workspace: a newer completion overwrites the entry. The key is capped
+    at 2000 bytes so that it always fits in a PostgreSQL btree index.
+    """
+
+    __tablename__ = "task_run_state_cache"
+    cache_key: Mapped[str] = mapped_column(sa.String(2000))
+    cache_expiration: Mapped[dt.datetime | None] = mapped_column(Timestamp(), nullable=True)
+    task_run_state_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("task_run_state.id", ondelete="CASCADE"), index=True
+    )
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "cache_key"),)
+
+
 # --- logs, events ------------------------------------------------------------------------
 
 
@@ -221,7 +237,9 @@ class Event(Base):
     __table_args__ = (
         sa.Index("ix_event__workspace_occurred", "workspace_id", "occurred"),
         sa.Index("ix_event__workspace_event_occurred", "workspace_id", "event", "occurred"),
-        sa.Index("ix_event__workspace_resource_occurred", "workspace_id", "resource_id", "occurred"),
+        sa.Index(
+            "ix_event__workspace_resource_occurred", "workspace_id", "resource_id", "occurred"
+        ),
     )
 
 
@@ -274,4 +292,6 @@ class Artifact(WorkspaceScoped, Base):
     )
     flow_run_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True, index=True)
     task_run_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True, index=True)
-    __table_args__ = (sa.Index("ix_artifact__workspace_key_created", "workspace_id", "key", "created"),)
+    __table_args__ = (
+        sa.Index("ix_artifact__workspace_key_created", "workspace_id", "key", "created"),
+    )

@@ -27,7 +27,12 @@ NESTED_PREFIX = {"state": "state_"}
 
 def _like(column: Any, text: str) -> Condition:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.ilike(f"%{escaped}%", escape="\\")
+    condition: Condition = column.ilike(f"%{escaped}%", escape="\\")
+    return condition
+
+
+# Public name for other query modules: case-insensitive substring match, wildcards escaped.
+like_condition = _like
 
 
 def json_list_contains(column: Any, value: str, dialect: str) -> Condition:
@@ -107,7 +112,14 @@ def _field_conditions(column: Any, field_filter: ActionModel) -> list[Condition]
     out: list[Condition] = []
     for op in field_filter.model_fields_set:
         value = getattr(field_filter, op)
-        if value is None:
+        if value is None or op == "operator":
             continue
         out.append(OPERATORS[op](column, value))
+    # A field filter may join its own operators with ``or_`` (Prefect allows it on a few).
+    if len(out) > 1 and getattr(field_filter, "operator", None) == Operator.or_:
+        return [sa.or_(*out)]
     return out
+
+
+# Public name for query modules that filter one column by a field filter (subqueries).
+field_conditions = _field_conditions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +15,7 @@ from flowyard.server.database import orm
 from flowyard.server.queries.filtering import Condition, compile_filter
 from flowyard.server.queries.upsert import insert_ignore
 
-SORTS = {
+SORTS: dict[FlowSort, list[Any]] = {
     FlowSort.CREATED_DESC: [orm.Flow.created.desc()],
     FlowSort.UPDATED_DESC: [orm.Flow.updated.desc()],
     FlowSort.NAME_ASC: [orm.Flow.name.asc()],
@@ -51,26 +52,40 @@ async def read_flow_by_name(
 
 
 def flow_conditions(
-    workspace_id: uuid.UUID, flow_filter: filters.FlowFilter | None, dialect: str
+    workspace_id: uuid.UUID, body: filters.RunFilters, dialect: str
 ) -> list[Condition]:
-    return [orm.Flow.workspace_id == workspace_id, *compile_filter(flow_filter, orm.Flow, dialect)]
+    """Flows matching ``body.flows``; filters on their runs select flows having such runs."""
+    from flowyard.server.queries.run_filters import flow_run_conditions
+
+    conditions = [orm.Flow.workspace_id == workspace_id]
+    conditions += compile_filter(body.flows, orm.Flow, dialect)
+    others = {
+        name: getattr(body, name) for name in filters.RunFilters.model_fields if name != "flows"
+    }
+    if any(value is not None for value in others.values()):
+        run_side = filters.RunFilters(**others)
+        runs = flow_run_conditions(workspace_id, run_side, dialect)
+        conditions.append(orm.Flow.id.in_(sa.select(orm.FlowRun.flow_id).where(*runs)))
+    return conditions
 
 
 async def read_flows(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     conditions: Sequence[Condition],
-    sort: FlowSort = FlowSort.NAME_ASC,
+    sort: FlowSort | None = FlowSort.NAME_ASC,
     limit: int | None = None,
     offset: int = 0,
 ) -> Sequence[orm.Flow]:
-    query = sa.select(orm.Flow).where(*conditions).order_by(*SORTS[sort], orm.Flow.id)
+    order: list[Any] = SORTS[sort or FlowSort.NAME_ASC]
+    query = sa.select(orm.Flow).where(*conditions).order_by(*order, orm.Flow.id)
     query = query.limit(limit).offset(offset)
     return (await session.scalars(query)).all()
 
 
 async def count_flows(session: AsyncSession, conditions: Sequence[Condition]) -> int:
-    return await session.scalar(sa.select(sa.func.count()).select_from(orm.Flow).where(*conditions)) or 0
+    query = sa.select(sa.func.count()).select_from(orm.Flow).where(*conditions)
+    return await session.scalar(query) or 0
 
 
 async def update_flow(

@@ -10,12 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
+    assert session.bind is not None, "sessions here are always bound to an engine"
     dialect = session.bind.dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """The dialect's INSERT (it has ``on_conflict_do_*``), for statements executed with a
+    list of rows (executemany), which compile once however many rows there are."""
+    return _insert(session, table)
+
+
 def insert_ignore(
-    session: AsyncSession, table: Any, values: dict[str, Any] | list[dict[str, Any]],
+    session: AsyncSession,
+    table: Any,
+    values: dict[str, Any] | list[dict[str, Any]],
     conflict: Sequence[str],
 ) -> Any:
     """INSERT that silently keeps the existing row when ``conflict`` columns collide."""
@@ -23,8 +32,11 @@ def insert_ignore(
 
 
 def insert_or_update(
-    session: AsyncSession, table: Any, values: dict[str, Any] | list[dict[str, Any]],
-    conflict: Sequence[str], update: Sequence[str],
+    session: AsyncSession,
+    table: Any,
+    values: dict[str, Any] | list[dict[str, Any]],
+    conflict: Sequence[str],
+    update: Sequence[str],
 ) -> Any:
     """INSERT that overwrites the ``update`` columns of an existing row."""
     stmt = _insert(session, table).values(values)

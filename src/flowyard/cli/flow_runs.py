@@ -1,0 +1,129 @@
+"""``flowyard flow-run ls|inspect|logs|delete``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import typer
+
+from flowyard.cli.output import fail, parse_uuid, print_json, print_table, state_markup, when
+
+flow_run_app = typer.Typer(help="Inspect and delete flow runs.", no_args_is_help=True)
+
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The flow run's id.")]
+LOG_PAGE = 200
+LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+
+
+def _state_types(values: list[str]) -> list[str]:
+    from flowyard.schemas.states import StateType
+
+    valid = [t.value for t in StateType]
+    chosen = []
+    for value in values:
+        if value.upper() not in valid:
+            fail(f"Unknown state type {value!r}; choose from {', '.join(valid)}.")
+        chosen.append(value.upper())
+    return chosen
+
+
+@flow_run_app.command("ls")
+def ls(
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs.")] = 15,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(help="Only runs in this state type (COMPLETED, FAILED...); repeatable."),
+    ] = None,
+    flow_name: Annotated[
+        list[str] | None, typer.Option(help="Only runs of this flow; repeatable.")
+    ] = None,
+) -> None:
+    """List flow runs, most recent first."""
+    from flowyard.client import get_sync_client
+    from flowyard.schemas import filters
+    from flowyard.schemas.sorting import FlowRunSort
+    from flowyard.schemas.states import StateType
+
+    run_filter = None
+    if state:
+        types = [StateType(t) for t in _state_types(state)]
+        run_filter = filters.FlowRunFilter(
+            state=filters.StateFilter(type=filters.StateTypeFilter(any_=types))
+        )
+    flow_filter = None
+    if flow_name:
+        flow_filter = filters.FlowFilter(name=filters.NameFilter(any_=flow_name))
+
+    with get_sync_client() as client:
+        runs = client.read_flow_runs(
+            flow_filter=flow_filter,
+            flow_run_filter=run_filter,
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+            limit=limit,
+        )
+        flow_ids = list({run.flow_id for run in runs})
+        flows = client.read_flows(
+            flow_filter=filters.FlowFilter(id=filters.IdFilter(any_=flow_ids)),
+            limit=len(flow_ids) or None,
+        )
+    names = {flow.id: flow.name for flow in flows}
+    print_table(
+        "Flow runs",
+        ["ID", "Flow", "Name", "State", "When"],
+        (
+            [
+                str(run.id),
+                names.get(run.flow_id, ""),
+                run.name,
+                state_markup(run.state_type, run.state_name),
+                when(run.start_time or run.expected_start_time or run.created),
+            ]
+            for run in runs
+        ),
+    )
+
+
+@flow_run_app.command()
+def inspect(flow_run_id: IdArg) -> None:
+    """Show everything about one flow run, as JSON."""
+    from flowyard.client import get_sync_client
+
+    run_id = parse_uuid(flow_run_id, "flow run")
+    with get_sync_client() as client:
+        run = client.read_flow_run(run_id)
+    print_json(run.model_dump_json())
+
+
+@flow_run_app.command()
+def logs(flow_run_id: IdArg) -> None:
+    """Print the logs of a flow run, oldest first."""
+    from flowyard.client import get_sync_client
+    from flowyard.schemas.filters import IdFilter, LogFilter
+
+    run_id = parse_uuid(flow_run_id, "flow run")
+    log_filter = LogFilter(flow_run_id=IdFilter(any_=[run_id]))
+    with get_sync_client() as client:
+        client.read_flow_run(run_id)  # a missing run is an error, not an empty listing
+        offset = 0
+        while True:
+            page = client.read_logs(log_filter, limit=LOG_PAGE, offset=offset)
+            for log in page:
+                level = LEVEL_NAMES.get(log.level, str(log.level))
+                stamp = log.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
+                typer.echo(f"{stamp} | {level:<8} | {log.name} - {log.message}")
+            if len(page) < LOG_PAGE:
+                break
+            offset += LOG_PAGE
+
+
+@flow_run_app.command()
+def delete(flow_run_id: IdArg) -> None:
+    """Delete a flow run and its logs."""
+    from flowyard.cli.output import success
+    from flowyard.client import get_sync_client
+
+    run_id: uuid.UUID = parse_uuid(flow_run_id, "flow run")
+    with get_sync_client() as client:
+        client.delete_flow_run(run_id)
+    success(f"Deleted flow run {run_id}.")

@@ -1,0 +1,62 @@
+"""Client methods for /logs and /events: what runs report as they go."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flowyard.client._http import BaseClient, compose, parse_list
+from flowyard.schemas.actions import LogCreate
+from flowyard.schemas.core import Event, Log
+from flowyard.schemas.filters import LogFilter
+from flowyard.schemas.sorting import LogSort
+
+
+class LogsAPI(BaseClient):
+    """Run logs and events."""
+
+    async def create_logs(self, logs: Iterable[LogCreate | dict[str, Any]]) -> None:
+        """Store a batch of log records in one request.
+
+        Args:
+            logs: ``LogCreate`` models, or dicts of the same fields (``timestamp`` may be a
+                datetime); dicts are sent as they are and validated by the server.
+        """
+        batch = [
+            log.model_dump(mode="json", exclude_none=True) if isinstance(log, LogCreate) else log
+            for log in logs
+        ]
+        if batch:
+            await self._request("POST", "/logs/", json=batch)
+
+    async def read_logs(
+        self,
+        log_filter: LogFilter | None = None,
+        *,
+        sort: LogSort = LogSort.TIMESTAMP_ASC,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Log]:
+        """Log records matching ``log_filter``, oldest first unless ``sort`` says otherwise.
+
+        Args:
+            log_filter: conditions on the records (level, time, flow run, task run, text).
+            sort: the order of the result.
+            limit: at most this many (the server's default limit when ``None``).
+            offset: skip this many first.
+        """
+        body = compose(logs=log_filter, sort=str(sort), limit=limit, offset=offset)
+        return parse_list(Log, await self._request("POST", "/logs/filter", json=body))
+
+    async def emit_events(self, events: Iterable[Event | dict[str, Any]]) -> None:
+        """Send a batch of events to the server in one request (``POST /events``).
+
+        Args:
+            events: ``Event`` models, or dicts of the same fields.
+        """
+        batch = [
+            event.model_dump(mode="json", exclude_none=True) if isinstance(event, Event) else event
+            for event in events
+        ]
+        if batch:
+            await self._request("POST", "/events", json=batch)

@@ -1,0 +1,292 @@
+"""``@flow``: a Python function whose calls are recorded, orchestrated flow runs.
+
+A flow run's states are decided by the server (retries, waits, cancellation), so
+calling a flow talks to the API a handful of times -- create the run, propose Running,
+propose the final state -- while the tasks inside it are orchestrated in process.
+Calling a flow from inside another flow makes a subflow run linked to its parent.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from flowyard.exceptions import ParameterValidationError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+FlowHook = Callable[..., Any]
+_FORBIDDEN_NAME_CHARS = set("/%&><")
+
+
+class Flow(Generic[P, R]):
+    """A function whose every call is a flow run.
+
+    Args:
+        fn: the function (sync or ``async``).
+        name: the flow's name; defaults to the function's name with ``_`` as ``-``.
+        version: recorded on every run; defaults to a hash of the source file.
+        description: defaults to the docstring.
+        flow_run_name: a ``str.format`` template over the parameters
+            (``"etl-{date}"``) or a callable returning the name.
+        retries: how many times a failed run is retried (decided by the server).
+        retry_delay_seconds: the wait before each retry.
+        timeout_seconds: fail the run (state TimedOut) after this long.
+        validate_parameters: check and coerce arguments against the type hints with
+            pydantic before the run starts.
+        log_prints: capture ``print`` inside the flow (and its tasks) as log lines.
+        task_runner: the runner for ``.submit()``/``.map()``; default
+            :class:`~flowyard.sdk.task_runners.ThreadPoolTaskRunner`.
+        on_completion, on_failure, on_cancellation, on_crashed, on_running: hooks
+            called as ``hook(flow, flow_run, state)``.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        description: str | None = None,
+        flow_run_name: str | Callable[..., str] | None = None,
+        retries: int | None = None,
+        retry_delay_seconds: float | None = None,
+        timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        log_prints: bool | None = None,
+        task_runner: Any = None,
+        on_completion: Iterable[FlowHook] | None = None,
+        on_failure: Iterable[FlowHook] | None = None,
+        on_cancellation: Iterable[FlowHook] | None = None,
+        on_crashed: Iterable[FlowHook] | None = None,
+        on_running: Iterable[FlowHook] | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError("@flow must decorate a function")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "flow").replace("_", "-").strip("<>")
+        if not self.name or _FORBIDDEN_NAME_CHARS & set(self.name):
+            raise ValueError(f"Invalid flow name {self.name!r}: it may not contain / % & > <")
+        if retries is not None and retries < 0:
+            raise ValueError("retries must be >= 0")
+        self._version = version
+        self.description = description if description is not None else inspect.getdoc(fn)
+        self.flow_run_name = flow_run_name
+        self.retries = retries or 0
+        self.retry_delay_seconds = retry_delay_seconds or 0
+        self.timeout_seconds = timeout_seconds
+        self.should_validate_parameters = validate_parameters
+        self.log_prints = log_prints
+        if isinstance(task_runner, type):
+            task_runner = task_runner()
+        # None means the default ThreadPoolTaskRunner, made when a run starts (importing
+        # it here would slow down `import` of every module that defines a flow).
+        self.task_runner = task_runner
+        self.on_completion = list(on_completion or ())
+        self.on_failure = list(on_failure or ())
+        self.on_cancellation = list(on_cancellation or ())
+        self.on_crashed = list(on_crashed or ())
+        self.on_running = list(on_running or ())
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self._signature = inspect.signature(fn)
+        self._adapters: dict[str, Any] | None = None
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"Flow(name={self.name!r})"
+
+    @property
+    def version(self) -> str | None:
+        """The version recorded on runs: the given one, else a hash of the source file."""
+        if self._version is None:
+            self._version = _source_hash(self.fn)
+        return self._version
+
+    def with_options(self, **changes: Any) -> Flow[P, R]:
+        """A copy of this flow with some options replaced (same names as ``@flow``)."""
+        options: dict[str, Any] = {
+            "name": self.name,
+            "version": self._version,
+            "description": self.description,
+            "flow_run_name": self.flow_run_name,
+            "retries": self.retries,
+            "retry_delay_seconds": self.retry_delay_seconds,
+            "timeout_seconds": self.timeout_seconds,
+            "validate_parameters": self.should_validate_parameters,
+            "log_prints": self.log_prints,
+            "task_runner": self.task_runner,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
+            "on_cancellation": self.on_cancellation,
+            "on_crashed": self.on_crashed,
+            "on_running": self.on_running,
+        }
+        unknown = set(changes) - set(options)
+        if unknown:
+            raise TypeError(f"Unknown flow options: {', '.join(sorted(unknown))}")
+        options.update(changes)
+        return Flow(self.fn, **options)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments as ``{parameter: value}``, defaults applied.
+
+        Raises:
+            ParameterValidationError: the arguments do not fit the signature.
+        """
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ParameterValidationError(
+                f"Invalid arguments for flow {self.name!r}: {exc}"
+            ) from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def validate_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Check and coerce ``parameters`` against the type hints (pydantic).
+
+        Raises:
+            ParameterValidationError: naming the first parameter whose value does not fit.
+        """
+        from pydantic import ValidationError
+
+        adapters = self._parameter_adapters()
+        validated = dict(parameters)
+        for name, value in parameters.items():
+            adapter = adapters.get(name)
+            if adapter is None or _is_future_like(value):
+                continue
+            try:
+                validated[name] = adapter.validate_python(value)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = "".join(f"[{p!r}]" for p in error["loc"])
+                raise ParameterValidationError(
+                    f"Flow {self.name!r} got an invalid value for parameter {name!r}{where}: "
+                    f"{error['msg']} (got {value!r:.200})"
+                ) from None
+        return validated
+
+    def _parameter_adapters(self) -> dict[str, Any]:
+        if self._adapters is None:
+            import typing
+
+            from pydantic import ConfigDict, TypeAdapter
+
+            try:
+                hints = typing.get_type_hints(self.fn)
+            except Exception:  # noqa: BLE001 - unresolvable hints: validate what we can
+                hints = dict(getattr(self.fn, "__annotations__", {}))
+            adapters = {}
+            config = ConfigDict(arbitrary_types_allowed=True)
+            for name, param in self._signature.parameters.items():
+                hint = hints.get(name)
+                if hint is None or isinstance(hint, str):
+                    continue
+                if param.kind is param.VAR_POSITIONAL:
+                    hint = tuple[hint, ...]  # type: ignore[valid-type]
+                elif param.kind is param.VAR_KEYWORD:
+                    hint = dict[str, hint]  # type: ignore[valid-type]
+                try:
+                    adapters[name] = TypeAdapter(hint, config=config)
+                except Exception:  # noqa: BLE001 - a type pydantic cannot handle is not checked
+                    continue
+            self._adapters = adapters
+        return self._adapters
+
+    def call_fn(self, parameters: dict[str, Any]) -> Any:
+        """Call the function with bound parameters (``*args``/``**kwargs`` re-expanded)."""
+        from flowyard.sdk.tasks import _unbind
+
+        args, kwargs = _unbind(self._signature, parameters)
+        return self.fn(*args, **kwargs)
+
+    @overload
+    def __call__(
+        self: Flow[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, T]: ...
+
+    @overload
+    def __call__(self: Flow[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the flow and return its result (an ``async`` flow returns a coroutine).
+
+        ``return_state=True`` returns the final :class:`~flowyard.sdk.states.State`
+        instead of the value (and never raises the flow's exception).
+        """
+        from flowyard.sdk.engine import flow_engine
+
+        return_state = kwargs.pop("return_state", False)
+        if self.is_async:
+            return flow_engine.run_flow_async(self, args, kwargs, return_state=return_state)
+        return flow_engine.run_flow_sync(self, args, kwargs, return_state=return_state)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_adapters"] = None  # rebuilt on demand; pydantic adapters need not travel
+        return state
+
+
+def _is_future_like(value: Any) -> bool:
+    from flowyard.sdk.futures import TaskFuture
+    from flowyard.sdk.states import State
+
+    return isinstance(value, TaskFuture | State)
+
+
+def _source_hash(fn: Callable[..., Any]) -> str | None:
+    import hashlib
+
+    try:
+        path = inspect.getsourcefile(fn)
+        if path is None:
+            return None
+        with open(path, "rb") as source:
+            return hashlib.md5(source.read(), usedforsecurity=False).hexdigest()
+    except (OSError, TypeError):
+        return None
+
+
+@overload
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+
+
+@overload
+def flow(
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    description: str | None = None,
+    flow_run_name: str | Callable[..., str] | None = None,
+    retries: int | None = None,
+    retry_delay_seconds: float | None = None,
+    timeout_seconds: float | None = None,
+    validate_parameters: bool = True,
+    log_prints: bool | None = None,
+    task_runner: Any = None,
+    on_completion: Iterable[FlowHook] | None = None,
+    on_failure: Iterable[FlowHook] | None = None,
+    on_cancellation: Iterable[FlowHook] | None = None,
+    on_crashed: Iterable[FlowHook] | None = None,
+    on_running: Iterable[FlowHook] | None = None,
+) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
+    """Turn a function into a :class:`Flow`: ``@flow`` or ``@flow(name="etl", ...)``.
+
+    See :class:`Flow` for the options.
+    """
+    if fn is not None:
+        return Flow(fn, **options)
+
+    def decorator(inner: Callable[P, R]) -> Flow[P, R]:
+        return Flow(inner, **options)
+
+    return decorator

@@ -1,0 +1,153 @@
+"""The slow path: Alembic on the Database's write connection, inside one locked transaction.
+
+Only imported when the stored revision is not the head (or to downgrade, reset or check), so
+a server starting on an up-to-date database never pays for importing Alembic.
+
+Each call runs in a single transaction that holds a lock for its whole length: on PostgreSQL
+a transaction-scoped advisory lock, on SQLite the write lock that ``BEGIN IMMEDIATE`` (issued
+by the write engine) takes. A second process starting at the same moment waits there, then
+finds the database already at head and does nothing. Both dialects have transactional DDL,
+so a failed migration leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flowyard.server.database.engine import Database
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent
+# Any fixed 64-bit key will do, as long as every Flowyard process uses the same one.
+ADVISORY_LOCK_KEY = 0x466C6F77_79617264  # b"Flowyard"
+
+SyncAction = Callable[[sa.Connection], None]
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration, built in code so an installed wheel needs no alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    # ConfigParser interpolation: %% is a literal %.
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    config.attributes["connection"] = connection
+    return config
+
+
+def script_heads() -> tuple[str, ...]:
+    return tuple(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+class UnversionedSchemaError(RuntimeError):
+    """Flowyard tables exist but Alembic has no record of them: migrating would collide."""
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    def upgrade_action(conn: sa.Connection) -> None:
+        _refuse_unversioned_schema(conn)
+        command.upgrade(alembic_config(conn), revision)
+
+    await run_locked(db, upgrade_action)
+
+
+async def downgrade(db: Database, revision: str = "base") -> None:
+    await run_locked(db, lambda conn: command.downgrade(alembic_config(conn), revision))
+
+
+async def reset(db: Database) -> None:
+    def drop_and_upgrade(conn: sa.Connection) -> None:
+        # Reflect rather than trust the ORM: drop whatever is there, alembic_version and
+        # tables from other versions of the schema included.
+        existing = sa.MetaData()
+        existing.reflect(conn)
+        existing.drop_all(conn)
+        command.upgrade(alembic_config(conn), "head")
+
+    await run_locked(db, drop_and_upgrade)
+
+
+async def schema_differences(db: Database) -> list[Any]:
+    """What Alembic's autogenerate would change to make the database match the ORM."""
+    from flowyard.server.database.orm import Base
+
+    def compare(conn: sa.Connection) -> list[Any]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with db.read_engine.connect() as conn:
+        return await conn.run_sync(compare)
+
+
+async def run_locked(db: Database, action: SyncAction) -> None:
+    """Run ``action`` on the write connection in one transaction, holding the migration lock."""
+    async with db.write_engine.connect() as conn:
+        if db.is_sqlite:
+            # Rebuilding a table in batch mode drops the old one; with foreign keys on, that
+            # drop would cascade-delete child rows. The pragma is ignored inside a
+            # transaction, so it is set before BEGIN and restored after COMMIT.
+            await conn.run_sync(_set_sqlite_foreign_keys, False)
+        try:
+            await conn.begin()  # BEGIN IMMEDIATE on SQLite: the write lock, held to commit
+            if not db.is_sqlite:
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+            await conn.run_sync(action)
+            if db.is_sqlite:
+                await conn.run_sync(_check_sqlite_foreign_keys)
+            await conn.commit()
+        except BaseException:
+            await conn.rollback()
+            raise
+        finally:
+            if db.is_sqlite:
+                await _restore_sqlite_foreign_keys(conn)
+
+
+def _refuse_unversioned_schema(conn: sa.Connection) -> None:
+    # Databases made by create_all() (development builds before migrations, or tests) have
+    # the tables but no history; say so plainly instead of failing on "table exists".
+    from flowyard.server.database.orm import Base
+
+    if MigrationContext.configure(conn).get_current_revision() is not None:
+        return
+    clash = sorted(set(sa.inspect(conn).get_table_names()) & set(Base.metadata.tables))
+    if clash:
+        raise UnversionedSchemaError(
+            f"The database has Flowyard tables ({', '.join(clash[:5])}, ...) but no migration "
+            "history, so it cannot be upgraded. Recreate it with `flowyard server database "
+            "reset` (this deletes its data)."
+        )
+
+
+def _set_sqlite_foreign_keys(conn: sa.Connection, enabled: bool) -> None:
+    # On the raw DB-API connection: through SQLAlchemy, the statement would autobegin a
+    # transaction first and SQLite would ignore the pragma.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys = {'ON' if enabled else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def _check_sqlite_foreign_keys(conn: sa.Connection) -> None:
+    violations = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if violations:
+        raise RuntimeError(f"Migration left rows violating foreign keys: {violations[:10]}")
+
+
+async def _restore_sqlite_foreign_keys(conn: AsyncConnection) -> None:
+    try:
+        await conn.run_sync(_set_sqlite_foreign_keys, True)
+    except Exception:
+        # The pooled connection must never serve requests with foreign keys off.
+        await conn.invalidate()
+        raise

@@ -1,0 +1,295 @@
+"""The task-run recorder: turns ``prefect.task-run.<State>`` events into task-run rows.
+
+The official client orchestrates tasks itself and reports each new state only as an event,
+so these events are the one way task runs reach the server. Each event carries a full
+snapshot of the run (``payload.task_run``) and the state it entered
+(``payload.validated_state``); its id is the state id.
+
+A batch becomes, per workspace, one statement upserting the runs and one inserting the
+states. Events may come out of order (several websocket connections, retries, a REST post
+racing the stream): the upsert only overwrites a run whose stored state is not newer than
+the incoming one, so the latest state wins whatever the arrival order. Only the newest
+snapshot of each run in a batch is upserted (PostgreSQL refuses to touch one row twice in a
+statement, and older snapshots would be discarded anyway).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowyard.schemas import core
+from flowyard.schemas.states import StateType, default_name
+from flowyard.server.database import orm
+from flowyard.server.database.types import utcnow
+from flowyard.server.queries.upsert import dialect_insert
+
+logger = logging.getLogger("flowyard.server.events.recorder")
+
+EVENT_PREFIX = "prefect.task-run."
+RESOURCE_PREFIX = "prefect.task-run."
+FLOW_RUN_PREFIX = "prefect.flow-run."
+TASK_RUN_TABLE = cast(sa.Table, orm.TaskRun.__table__)
+STATE_TABLE = cast(sa.Table, orm.TaskRunState.__table__)
+
+# Columns an incoming snapshot overwrites on an existing run (never id/workspace/created).
+UPDATED_COLUMNS = (
+    "updated", "name", "flow_run_id", "task_key", "dynamic_key", "cache_key",
+    "cache_expiration", "task_version", "empirical_policy", "tags", "labels", "task_inputs",
+    "run_count", "flow_run_run_count", "expected_start_time", "next_scheduled_start_time",
+    "start_time", "end_time", "total_run_time", "state_id", "state_type", "state_name",
+    "state_timestamp",
+)  # fmt: skip
+
+
+class TaskRunSnapshot(BaseModel):
+    """``payload.task_run``: the run as the client sees it after the transition."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = ""
+    task_key: str
+    dynamic_key: str
+    cache_key: str | None = None
+    cache_expiration: dt.datetime | None = None
+    task_version: str | None = None
+    empirical_policy: dict[str, Any] = {}
+    tags: list[str] = []
+    labels: dict[str, Any] = {}
+    task_inputs: dict[str, Any] = {}
+    run_count: int = 0
+    flow_run_run_count: int = 0
+    expected_start_time: dt.datetime | None = None
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    total_run_time: float = 0.0
+
+    @field_validator("name")
+    @classmethod
+    def _fit_name(cls, value: str) -> str:
+        # Display only: a long name must not cost the run its record (the column is 255).
+        return value[:255]
+
+
+class ValidatedState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: StateType
+    name: str | None = None
+    message: str | None = None
+    timestamp: dt.datetime | None = None
+    state_details: dict[str, Any] = {}
+    data: Any = None
+
+
+@dataclass(slots=True)
+class TaskRunRecord:
+    """One event, parsed: the run row it implies and the state row it adds."""
+
+    run: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def run_id(self) -> uuid.UUID:
+        run_id: uuid.UUID = self.run["id"]
+        return run_id
+
+    @property
+    def key(self) -> tuple[uuid.UUID | None, str, str]:
+        return (self.run["flow_run_id"], self.run["task_key"], self.run["dynamic_key"])
+
+
+def is_task_run_event(event: core.Event) -> bool:
+    return event.event.startswith(EVENT_PREFIX) and event.resource.get(
+        "prefect.resource.id", ""
+    ).startswith(RESOURCE_PREFIX)
+
+
+def _uuid_after(prefix: str, resource_id: str) -> uuid.UUID | None:
+    if not resource_id.startswith(prefix):
+        return None
+    try:
+        return uuid.UUID(resource_id[len(prefix) :])
+    except ValueError:
+        return None
+
+
+def _flow_run_id(event: core.Event) -> uuid.UUID | None:
+    for related in event.related:
+        if related.get("prefect.resource.role") == "flow-run":
+            return _uuid_after(FLOW_RUN_PREFIX, related.get("prefect.resource.id", ""))
+    return None
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def parse_task_run_event(
+    workspace_id: uuid.UUID, event: core.Event, now: dt.datetime
+) -> TaskRunRecord | None:
+    """The rows one task-run event implies, or None when it is not a usable one."""
+    run_id = _uuid_after(RESOURCE_PREFIX, event.resource.get("prefect.resource.id", ""))
+    if run_id is None:
+        return None
+    try:
+        snapshot = TaskRunSnapshot.model_validate(event.payload.get("task_run"))
+        state = ValidatedState.model_validate(event.payload.get("validated_state"))
+    except ValidationError:
+        logger.warning("Ignoring malformed task-run event %s (%s)", event.id, event.event)
+        return None
+    timestamp = state.timestamp or event.occurred
+    state_name = state.name or default_name(state.type)
+    scheduled = (
+        _parse_time(state.state_details.get("scheduled_time"))
+        if state.type == StateType.SCHEDULED
+        else None
+    )
+    run = {
+        "id": run_id,
+        "workspace_id": workspace_id,
+        "created": now,
+        "updated": now,
+        "flow_run_id": _flow_run_id(event),
+        **snapshot.model_dump(),
+        "next_scheduled_start_time": scheduled,
+        "state_id": event.id,
+        "state_type": state.type.value,
+        "state_name": state_name,
+        "state_timestamp": timestamp,
+    }
+    state_row = {
+        "id": event.id,
+        "workspace_id": workspace_id,
+        "task_run_id": run_id,
+        "created": now,
+        "type": state.type.value,
+        "name": state_name,
+        "timestamp": timestamp,
+        "message": state.message,
+        "state_details": state.state_details,
+        "data": state.data,
+    }
+    return TaskRunRecord(run, state_row)
+
+
+async def record_task_runs(
+    session: AsyncSession, workspace_id: uuid.UUID, events: Iterable[core.Event]
+) -> set[uuid.UUID]:
+    """Upsert the task runs and insert the states that ``events`` describe.
+
+    Returns the ids of the events recorded (each is now a ``task_run_state`` row with the
+    same id). Runs of flow runs unknown in this workspace and runs whose id belongs to
+    another workspace are skipped, and their events are not in the returned set.
+    """
+    now = utcnow()
+    records = [
+        record
+        for event in events
+        if is_task_run_event(event)
+        and (record := parse_task_run_event(workspace_id, event, now)) is not None
+    ]
+    if not records:
+        return set()
+    records = await _resolve_identities(session, workspace_id, records)
+    if not records:
+        return set()
+    newest: dict[uuid.UUID, TaskRunRecord] = {}
+    for record in records:
+        current = newest.get(record.run_id)
+        if current is None or record.run["state_timestamp"] >= current.run["state_timestamp"]:
+            newest[record.run_id] = record
+    # A stable order keeps concurrent PostgreSQL writers from deadlocking on row locks.
+    runs = [newest[run_id].run for run_id in sorted(newest)]
+    await session.execute(_upsert_runs_statement(session), runs)
+    states = sorted((r.state for r in records), key=lambda row: row["id"])
+    insert_states = dialect_insert(session, STATE_TABLE).on_conflict_do_nothing(
+        index_elements=["id"]
+    )
+    await session.execute(insert_states, states)
+    return {row["id"] for row in states}
+
+
+def _upsert_runs_statement(session: AsyncSession) -> Any:
+    stmt = dialect_insert(session, TASK_RUN_TABLE)
+    existing = TASK_RUN_TABLE.c
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={column: stmt.excluded[column] for column in UPDATED_COLUMNS},
+        where=sa.and_(
+            existing.workspace_id == stmt.excluded.workspace_id,
+            sa.or_(
+                existing.state_timestamp.is_(None),
+                stmt.excluded.state_timestamp >= existing.state_timestamp,
+            ),
+        ),
+    )
+
+
+async def _resolve_identities(
+    session: AsyncSession, workspace_id: uuid.UUID, records: Sequence[TaskRunRecord]
+) -> list[TaskRunRecord]:
+    """Map each record onto the row it must update, dropping the ones it must not touch.
+
+    - a run already created under another id with the same (flow run, task key, dynamic
+      key) -- e.g. through ``POST /task_runs`` -- is updated under that id;
+    - an id that exists in another workspace is never touched;
+    - a flow run unknown in this workspace would break the foreign key: skipped.
+    """
+    run_ids = {r.run_id for r in records}
+    flow_run_ids = {r.run["flow_run_id"] for r in records if r.run["flow_run_id"] is not None}
+    task_keys = {r.run["task_key"] for r in records}
+    table = TASK_RUN_TABLE.c
+    by_key = sa.and_(
+        table.workspace_id == workspace_id,
+        table.flow_run_id.in_(flow_run_ids),
+        table.task_key.in_(task_keys),
+    )
+    columns = (table.id, table.workspace_id, table.flow_run_id, table.task_key, table.dynamic_key)
+    wanted = sa.or_(table.id.in_(run_ids), by_key) if flow_run_ids else table.id.in_(run_ids)
+    found = await session.execute(sa.select(*columns).where(wanted))
+    foreign_ids: set[uuid.UUID] = set()
+    id_for_key: dict[tuple[uuid.UUID | None, str, str], uuid.UUID] = {}
+    for row_id, row_workspace, flow_run_id, task_key, dynamic_key in found:
+        if row_workspace != workspace_id:
+            foreign_ids.add(row_id)
+        else:
+            id_for_key[(flow_run_id, task_key, dynamic_key)] = row_id
+    known_flow_runs: set[uuid.UUID] = set()
+    if flow_run_ids:
+        known_flow_runs = set(
+            await session.scalars(
+                sa.select(orm.FlowRun.id).where(
+                    orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id.in_(flow_run_ids)
+                )
+            )
+        )
+    kept: list[TaskRunRecord] = []
+    for record in records:
+        flow_run_id = record.run["flow_run_id"]
+        if record.run_id in foreign_ids or (
+            flow_run_id is not None and flow_run_id not in known_flow_runs
+        ):
+            continue
+        existing_id = id_for_key.get(record.key)
+        if existing_id is not None and existing_id != record.run_id:
+            record.run["id"] = existing_id
+            record.state["task_run_id"] = existing_id
+        kept.append(record)
+    if len(kept) < len(records):
+        logger.debug("Skipped %d task-run events without a known run", len(records) - len(kept))
+    return kept

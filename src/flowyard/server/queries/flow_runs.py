@@ -1,0 +1,281 @@
+"""Flow runs: create, read (with their current state), filter, count, update, delete.
+
+Creating a run only builds the row and adds it to the session; the caller passes it to
+orchestration for its initial state, so that the run and its first state are written by
+one flush. Reads that return runs for a response load each run's current state in the
+same statement (an outer join on ``state_id``), never one query per run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowyard.schemas import actions, core
+from flowyard.schemas.sorting import FlowRunSort
+from flowyard.schemas.states import State
+from flowyard.server.database import orm
+from flowyard.server.database.types import utcnow
+from flowyard.server.queries.filtering import Condition
+from flowyard.server.queries.history import estimated_lateness, estimated_run_time
+from flowyard.server.queries.run_names import generate_run_name
+from flowyard.server.queries.states import current_state
+
+FlowRunWithState = tuple[orm.FlowRun, orm.FlowRunState | None]
+
+_started = sa.func.coalesce(orm.FlowRun.start_time, orm.FlowRun.expected_start_time)
+# Every order ends on the id so that pages never overlap or skip rows that tie. NULLs go
+# last on both dialects (SQLite would otherwise put them first when ascending).
+SORTS: dict[FlowRunSort, list[Any]] = {
+    FlowRunSort.ID_DESC: [orm.FlowRun.id.desc()],
+    # Runs that have not started yet sort by when they are expected to.
+    FlowRunSort.START_TIME_ASC: [_started.asc().nulls_last(), orm.FlowRun.id.asc()],
+    FlowRunSort.START_TIME_DESC: [_started.desc().nulls_last(), orm.FlowRun.id.desc()],
+    FlowRunSort.EXPECTED_START_TIME_ASC: [
+        orm.FlowRun.expected_start_time.asc().nulls_last(),
+        orm.FlowRun.id.asc(),
+    ],
+    FlowRunSort.EXPECTED_START_TIME_DESC: [
+        orm.FlowRun.expected_start_time.desc().nulls_last(),
+        orm.FlowRun.id.desc(),
+    ],
+    FlowRunSort.NAME_ASC: [orm.FlowRun.name.asc(), orm.FlowRun.id.asc()],
+    FlowRunSort.NAME_DESC: [orm.FlowRun.name.desc(), orm.FlowRun.id.desc()],
+    FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC: [
+        orm.FlowRun.next_scheduled_start_time.asc().nulls_last(),
+        orm.FlowRun.id.asc(),
+    ],
+    FlowRunSort.END_TIME_DESC: [orm.FlowRun.end_time.desc().nulls_last(), orm.FlowRun.id.desc()],
+}
+
+# Update fields whose columns cannot hold NULL: an explicit null leaves them as they are.
+_NOT_NULL_UPDATES = frozenset({"name", "parameters", "empirical_policy", "tags", "job_variables"})
+
+
+async def read_flow_labels(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The flow's labels, or None when the workspace has no such flow."""
+    row = (
+        await session.execute(
+            sa.select(orm.Flow.labels).where(
+                orm.Flow.id == flow_id, orm.Flow.workspace_id == workspace_id
+            )
+        )
+    ).first()
+    return None if row is None else dict(row[0] or {})
+
+
+async def create_flow_run(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    create: actions.FlowRunCreate,
+    *,
+    now: dt.datetime | None = None,
+) -> orm.FlowRun | None:
+    """Add a new run (not yet flushed, no state yet). None when the flow is unknown."""
+    flow_labels = await read_flow_labels(session, workspace_id, create.flow_id)
+    if flow_labels is None:
+        return None
+    now = now or utcnow()
+    labels = {**flow_labels, **create.labels, "prefect.flow.id": str(create.flow_id)}
+    if create.deployment_id is not None:
+        labels["prefect.deployment.id"] = str(create.deployment_id)
+    # Every column is set here, defaults included, so the response can be built from this
+    # object without reading the row back.
+    run = orm.FlowRun(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        created=now,
+        updated=now,
+        name=create.name or generate_run_name(),
+        flow_id=create.flow_id,
+        flow_version=create.flow_version,
+        deployment_id=create.deployment_id,
+        deployment_version=None,
+        parameters=create.parameters,
+        context=create.context,
+        parent_task_run_id=create.parent_task_run_id,
+        infrastructure_document_id=create.infrastructure_document_id,
+        infrastructure_pid=None,
+        empirical_policy=create.empirical_policy.model_dump(mode="json"),
+        tags=list(create.tags),
+        labels=labels,
+        idempotency_key=create.idempotency_key,
+        work_queue_id=None,
+        work_queue_name=create.work_queue_name,
+        work_pool_id=None,
+        work_pool_name=create.work_pool_name,
+        job_variables=create.job_variables or {},
+        auto_scheduled=False,
+        created_by=None,
+        state_id=None,
+        state_type=None,
+        state_name=None,
+        state_timestamp=None,
+        run_count=0,
+        total_run_time=0.0,
+        expected_start_time=None,
+        next_scheduled_start_time=None,
+        start_time=None,
+        end_time=None,
+    )
+    session.add(run)
+    return run
+
+
+async def read_flow_run(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_run_id: uuid.UUID
+) -> orm.FlowRun | None:
+    return await session.scalar(
+        sa.select(orm.FlowRun).where(
+            orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == flow_run_id
+        )
+    )
+
+
+def _with_state() -> sa.Select[orm.FlowRun, orm.FlowRunState]:
+    return sa.select(orm.FlowRun, orm.FlowRunState).outerjoin(
+        orm.FlowRunState, orm.FlowRunState.id == orm.FlowRun.state_id
+    )
+
+
+async def read_flow_run_with_state(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_run_id: uuid.UUID
+) -> FlowRunWithState | None:
+    """The run and its current state row, in one query."""
+    query = _with_state().where(
+        orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == flow_run_id
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def read_flow_run_by_idempotency_key(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_id: uuid.UUID, key: str
+) -> FlowRunWithState | None:
+    query = _with_state().where(
+        orm.FlowRun.workspace_id == workspace_id,
+        orm.FlowRun.flow_id == flow_id,
+        orm.FlowRun.idempotency_key == key,
+    )
+    row = (await session.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def read_flow_runs(
+    session: AsyncSession,
+    conditions: Sequence[Condition],
+    sort: FlowRunSort = FlowRunSort.ID_DESC,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[FlowRunWithState]:
+    """Runs matching ``conditions`` (see ``run_filters``), each with its current state."""
+    query = _with_state().where(*conditions).order_by(*SORTS[sort]).limit(limit).offset(offset)
+    return [(run, state) for run, state in (await session.execute(query)).all()]
+
+
+async def count_flow_runs(session: AsyncSession, conditions: Sequence[Condition]) -> int:
+    query = sa.select(sa.func.count()).select_from(orm.FlowRun).where(*conditions)
+    return await session.scalar(query) or 0
+
+
+async def update_flow_run(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    flow_run_id: uuid.UUID,
+    update: actions.FlowRunUpdate,
+) -> bool:
+    """Change the fields the update sets. False when there is no such run."""
+    values = {
+        name: value
+        for name, value in update.model_dump(mode="json", exclude_unset=True).items()
+        if value is not None or name not in _NOT_NULL_UPDATES
+    }
+    # An empty update still bumps ``updated``, and tells whether the run exists.
+    result = await session.execute(
+        sa.update(orm.FlowRun)
+        .where(orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == flow_run_id)
+        .values(updated=utcnow(), **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def update_flow_run_labels(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_run_id: uuid.UUID, labels: dict[str, Any]
+) -> bool:
+    """Merge ``labels`` into the run's labels (new values win). False when there is no run."""
+    current = (
+        await session.execute(
+            sa.select(orm.FlowRun.labels)
+            .where(orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == flow_run_id)
+            .with_for_update()
+        )
+    ).first()
+    if current is None:
+        return False
+    await session.execute(
+        sa.update(orm.FlowRun)
+        .where(orm.FlowRun.id == flow_run_id)
+        .values(labels={**(current[0] or {}), **labels}, updated=utcnow())
+    )
+    return True
+
+
+async def delete_flow_run(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_run_id: uuid.UUID
+) -> bool:
+    """Delete a run with its states, task runs (by cascade) and logs."""
+    return bool(await delete_flow_runs(session, workspace_id, [flow_run_id]))
+
+
+async def delete_flow_runs(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_run_ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Delete these runs (those that exist in the workspace); returns the deleted ids."""
+    if not flow_run_ids:
+        return []
+    deleted = (
+        await session.scalars(
+            sa.delete(orm.FlowRun)
+            .where(orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id.in_(flow_run_ids))
+            .returning(orm.FlowRun.id)
+        )
+    ).all()
+    if deleted:
+        # Logs reference runs without a foreign key (they may arrive before the run).
+        await session.execute(
+            sa.delete(orm.Log).where(
+                orm.Log.workspace_id == workspace_id, orm.Log.flow_run_id.in_(deleted)
+            )
+        )
+    return list(deleted)
+
+
+async def read_flow_run_ids(
+    session: AsyncSession, conditions: Sequence[Condition], limit: int
+) -> list[uuid.UUID]:
+    query = sa.select(orm.FlowRun.id).where(*conditions).order_by(orm.FlowRun.id).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+def flow_run_schema(
+    run: orm.FlowRun, state: State | None, now: dt.datetime | None = None
+) -> core.FlowRun:
+    """The API's view of a run: its columns, its current state and live estimates."""
+    now = now or utcnow()
+    model = core.FlowRun.model_validate(run, from_attributes=True)
+    model.state = state
+    model.estimated_run_time = estimated_run_time(run, now)
+    model.estimated_start_time_delta = estimated_lateness(run, now)
+    return model
+
+
+def flow_run_schema_from_row(row: FlowRunWithState, now: dt.datetime | None = None) -> core.FlowRun:
+    run, state = row
+    return flow_run_schema(run, current_state(run, state), now)

@@ -1,0 +1,76 @@
+"""Logs: bulk insert and filtered reads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowyard.schemas import actions, filters
+from flowyard.schemas.sorting import LogSort
+from flowyard.server.database import orm
+from flowyard.server.database.types import utcnow
+from flowyard.server.queries.filtering import Condition, compile_filter, like_condition
+
+SORTS: dict[LogSort, list[Any]] = {
+    LogSort.TIMESTAMP_ASC: [orm.Log.timestamp.asc(), orm.Log.id.asc()],
+    LogSort.TIMESTAMP_DESC: [orm.Log.timestamp.desc(), orm.Log.id.desc()],
+}
+LOG_TABLE = cast(sa.Table, orm.Log.__table__)
+
+
+async def create_logs(
+    session: AsyncSession, workspace_id: uuid.UUID, logs: Sequence[actions.LogCreate]
+) -> int:
+    """Insert a batch of logs with one statement. Returns how many were written."""
+    if not logs:
+        return 0
+    now = utcnow()
+    # Plain dicts on the Core table: no ORM unit of work, no per-row default callables.
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "workspace_id": workspace_id,
+            "created": now,
+            "updated": now,
+            "name": log.name,
+            "level": log.level,
+            "message": log.message,
+            "timestamp": log.timestamp,
+            "flow_run_id": log.flow_run_id,
+            "task_run_id": log.task_run_id,
+            "worker_id": log.worker_id,
+        }
+        for log in logs
+    ]
+    await session.execute(sa.insert(LOG_TABLE), rows)
+    return len(rows)
+
+
+def log_conditions(
+    workspace_id: uuid.UUID, log_filter: filters.LogFilter | None, dialect: str
+) -> list[Condition]:
+    special = {"text": lambda flt: [like_condition(orm.Log.message, flt.query)]}
+    return [
+        orm.Log.workspace_id == workspace_id,
+        *compile_filter(log_filter, orm.Log, dialect, special=special),
+    ]
+
+
+async def read_logs(
+    session: AsyncSession,
+    conditions: Sequence[Condition],
+    sort: LogSort = LogSort.TIMESTAMP_ASC,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Sequence[orm.Log]:
+    query = sa.select(orm.Log).where(*conditions).order_by(*SORTS[sort])
+    return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+async def count_logs(session: AsyncSession, conditions: Sequence[Condition]) -> int:
+    query = sa.select(sa.func.count()).select_from(orm.Log).where(*conditions)
+    return await session.scalar(query) or 0

@@ -1,0 +1,169 @@
+"""The side-by-side run filters (flows, flow_runs, task_runs, deployments, work pools and
+queues) compiled into the WHERE clause of one statement on flow runs or task runs.
+
+Filters on another resource become ``IN``/``EXISTS`` subqueries, never a second query.
+Every subquery uses its own alias: SQLAlchemy would otherwise correlate an inner
+``task_run`` or ``flow_run`` with the outer query's table of the same name and silently
+change what the filter means. Work pools and queues are matched on the run's own
+denormalised columns (``work_pool_id``/``_name``, ``work_queue_id``/``_name``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from flowyard.schemas import filters
+from flowyard.server.database import orm
+from flowyard.server.queries.filtering import Condition, compile_filter, field_conditions
+
+FlowRunEntity = Any  # orm.FlowRun or an alias of it
+TaskRunEntity = Any  # orm.TaskRun or an alias of it
+
+
+class _Unknown(SimpleNamespace):
+    """Columns of a resource this database does not keep: every attribute is SQL NULL, so
+    a name filter on it matches nothing and an exclusion matches everything."""
+
+    def __getattr__(self, name: str) -> Any:
+        return sa.cast(sa.null(), sa.String)
+
+
+def flow_run_conditions(
+    workspace_id: uuid.UUID, run_filters: filters.RunFilters | None, dialect: str
+) -> list[Condition]:
+    """The WHERE conditions of a flow-run query with these filters."""
+    conditions: list[Condition] = [orm.FlowRun.workspace_id == workspace_id]
+    if run_filters is not None:
+        conditions += flow_run_side(orm.FlowRun, workspace_id, run_filters, dialect)
+        task = aliased(orm.TaskRun)
+        task_conditions = task_run_filter(run_filters.task_runs, task, dialect)
+        if task_conditions:
+            conditions.append(
+                sa.exists(
+                    sa.select(1).where(
+                        task.flow_run_id == orm.FlowRun.id,
+                        task.workspace_id == workspace_id,
+                        *task_conditions,
+                    )
+                )
+            )
+    return conditions
+
+
+def task_run_conditions(
+    workspace_id: uuid.UUID, run_filters: filters.RunFilters | None, dialect: str
+) -> list[Condition]:
+    """The WHERE conditions of a task-run query with these filters."""
+    conditions: list[Condition] = [orm.TaskRun.workspace_id == workspace_id]
+    if run_filters is None:
+        return conditions
+    conditions += task_run_filter(run_filters.task_runs, orm.TaskRun, dialect)
+    run = aliased(orm.FlowRun)
+    run_conditions = flow_run_side(run, workspace_id, run_filters, dialect)
+    if run_conditions:
+        conditions.append(
+            orm.TaskRun.flow_run_id.in_(
+                sa.select(run.id).where(run.workspace_id == workspace_id, *run_conditions)
+            )
+        )
+    return conditions
+
+
+def flow_run_side(
+    run: FlowRunEntity, workspace_id: uuid.UUID, run_filters: filters.RunFilters, dialect: str
+) -> list[Condition]:
+    """Conditions on a flow run from every filter but ``task_runs``."""
+    special = {
+        "parent_flow_run_id": lambda flt: _parent_flow_run(run, workspace_id, flt),
+        "created_by": lambda flt: _created_by(run, flt),
+    }
+    conditions = compile_filter(run_filters.flow_runs, run, dialect, special=special)
+    flow = aliased(orm.Flow)
+    flow_conditions = compile_filter(run_filters.flows, flow, dialect)
+    if flow_conditions:
+        conditions.append(
+            run.flow_id.in_(
+                sa.select(flow.id).where(flow.workspace_id == workspace_id, *flow_conditions)
+            )
+        )
+    conditions += _deployments(run, workspace_id, run_filters.deployments, dialect)
+    pools = SimpleNamespace(id=run.work_pool_id, name=run.work_pool_name)
+    conditions += compile_filter(run_filters.work_pools, pools, dialect)
+    queues = SimpleNamespace(id=run.work_queue_id, name=run.work_queue_name)
+    queue_filter = run_filters.work_pool_queues or run_filters.work_queues
+    conditions += compile_filter(queue_filter, queues, dialect)
+    return conditions
+
+
+def task_run_filter(
+    task_filter: filters.TaskRunFilter | None, task: TaskRunEntity, dialect: str
+) -> list[Condition]:
+    """Conditions of a ``task_runs`` filter on ``task`` (the table or an alias)."""
+
+    def has_subflow(flt: filters.ExistsFilter) -> list[Condition]:
+        if flt.exists_ is None:
+            return []
+        child = aliased(orm.FlowRun)
+        exists = sa.exists(sa.select(1).where(child.parent_task_run_id == task.id))
+        return [exists if flt.exists_ else sa.not_(exists)]
+
+    return compile_filter(task_filter, task, dialect, special={"subflow_runs": has_subflow})
+
+
+def _parent_flow_run(
+    run: FlowRunEntity, workspace_id: uuid.UUID, flt: filters.IdFilter
+) -> list[Condition]:
+    # A subflow points at a task run of its parent; the parent is that task run's flow run.
+    task = aliased(orm.TaskRun)
+    parent_conditions = field_conditions(task.flow_run_id, flt)
+    if not parent_conditions:
+        return []
+    return [
+        run.parent_task_run_id.in_(
+            sa.select(task.id).where(task.workspace_id == workspace_id, *parent_conditions)
+        )
+    ]
+
+
+def _created_by(run: FlowRunEntity, flt: filters.CreatedByFilter) -> list[Condition]:
+    out: list[Condition] = []
+    if flt.id_ is not None:
+        out.append(run.created_by["id"].as_string().in_([str(i) for i in flt.id_]))
+    if flt.type_ is not None:
+        out.append(run.created_by["type"].as_string().in_(flt.type_))
+    if flt.is_null_ is not None:
+        # Read through the keys: SQLite may hold a JSON 'null' where PostgreSQL has NULL.
+        absent = sa.and_(
+            run.created_by["id"].as_string().is_(None),
+            run.created_by["type"].as_string().is_(None),
+        )
+        out.append(absent if flt.is_null_ else sa.not_(absent))
+    if len(out) > 1 and flt.operator == filters.Operator.or_:
+        return [sa.or_(*out)]
+    return out
+
+
+def _deployments(
+    run: FlowRunEntity,
+    workspace_id: uuid.UUID,
+    flt: filters.DeploymentFilter | None,
+    dialect: str,
+) -> list[Condition]:
+    deployment_model = getattr(orm, "Deployment", None)
+    if deployment_model is None:
+        # No deployment table: a run's deployment id is all there is to match.
+        return compile_filter(flt, _Unknown(id=run.deployment_id), dialect)
+    deployment = aliased(deployment_model)
+    conditions = compile_filter(flt, deployment, dialect)
+    if not conditions:
+        return []
+    return [
+        run.deployment_id.in_(
+            sa.select(deployment.id).where(deployment.workspace_id == workspace_id, *conditions)
+        )
+    ]
