@@ -1,0 +1,31 @@
+"""The README's SDK example must run as pasted, and its run must be recorded."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_flow_example_runs_and_is_recorded(tmp_path: Path) -> None:
+    match = re.search(r"## Flows and tasks\n\n```python\n(.*?)```", README.read_text(), re.S)
+    assert match, "README lost its flows-and-tasks example"
+    script = tmp_path / "etl.py"
+    script.write_text(match.group(1))
+    env = {**os.environ, "FLOWYARD_HOME": str(tmp_path / "home")}
+    env.pop("FLOWYARD_API_URL", None)
+    run = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "total 12" in run.stdout + run.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "flowyard.cli.main", "flow-run", "ls"],
+        env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "etl" in listed.stdout and "Completed" in listed.stdout
