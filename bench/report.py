@@ -67,11 +67,16 @@ def machine_info() -> str:
 
 
 def render_section(
-    table: Table, servers: list[str], command: str, machine: str, notes: list[str]
+    table: Table,
+    servers: list[str],
+    command: str,
+    machine: str,
+    notes: list[str],
+    section: str = SECTION,
 ) -> str:
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
-        SECTION,
+        section,
         "",
         f"Measured {date} on {machine}.",
         "",
@@ -85,10 +90,14 @@ def render_section(
 
 
 def write_results(section: str, path: Path = RESULTS_PATH) -> None:
-    """Replace (or append) our section in RESULTS.md, keeping every other section."""
+    """Replace (or append) ``section`` in RESULTS.md, keeping every other section.
+
+    The section is identified by its first line, its ``## `` heading.
+    """
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    # Our section runs from its heading to the next level-2 heading or the end of the file.
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    heading = section.split("\n", 1)[0]
+    # A section runs from its heading to the next level-2 heading or the end of the file.
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text, count=1)
     else:

@@ -2,6 +2,9 @@
 
 Run from the repo root:  .venv/bin/python bench/run.py [--only NAME] [--quick]
 
+``--only sdk`` runs only the SDK overhead benchmark (bench/sdk_overhead.py, its own section
+"## SDK overhead (issue 3)"); with no ``--only`` every suite runs.
+
 Each server is started in turn as a subprocess on a fresh temporary SQLite home and a free
 loopback port, driven over HTTP with httpx, then stopped. The table is printed and written to
 bench/RESULTS.md under "## Server core (issue 2)"; other sections of that file are kept.
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import report
+import sdk_overhead
 import server_core as core
 from servers import (
     RunningServer,
@@ -35,6 +39,7 @@ from servers import (
 
 SCENARIOS = ("startup", "memory", "create_flow_run", "filter", "set_state", "logs", "import")
 SERVER_SCENARIOS = SCENARIOS[:-1]
+SUITES = (*SCENARIOS, "sdk")
 MIB = 1024
 
 
@@ -186,7 +191,7 @@ def bench_imports(
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", action="append", choices=SCENARIOS, help="repeatable")
+    parser.add_argument("--only", action="append", choices=SUITES, help="repeatable")
     parser.add_argument("--quick", action="store_true", help="short budgets, 2,000 seeded runs")
     parser.add_argument(
         "--server", action="append", choices=("flowyard", "prefect"), help="default: both"
@@ -206,6 +211,14 @@ def main(argv: list[str]) -> int:
         specs.append(flowyard_spec())
     if prefect_python is not None:
         specs.append(prefect_spec(prefect_python))
+
+    if plan.wants("sdk"):
+        command = [".venv/bin/python", "bench/run.py", *argv]
+        sdk_overhead.run(
+            "flowyard" in chosen, prefect_python, args.quick, not args.no_write, command, machine
+        )
+    if not any(plan.wants(name) for name in SCENARIOS):
+        return 0  # only the SDK suite: leave the server-core section as it is
 
     table: report.Table = {}
     if any(plan.wants(name) for name in SERVER_SCENARIOS):

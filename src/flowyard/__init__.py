@@ -44,35 +44,83 @@ _EXPORTS: dict[str, str] = {
     "State": "flowyard.sdk.states",
     "ThreadPoolTaskRunner": "flowyard.sdk.task_runners",
     "ProcessPoolTaskRunner": "flowyard.sdk.task_runners",
+    "DaskTaskRunner": "flowyard.sdk.task_runners_dask",
+    "CachePolicy": "flowyard.sdk.caching",
+    "INPUTS": "flowyard.sdk.caching",
+    "TASK_SOURCE": "flowyard.sdk.caching",
+    "FLOW_PARAMETERS": "flowyard.sdk.caching",
+    "RUN_ID": "flowyard.sdk.caching",
+    "NO_CACHE": "flowyard.sdk.caching",
+    "load_result": "flowyard.sdk.results",
+    "LocalFileSystem": "flowyard.sdk.storage",
+    "JSONSerializer": "flowyard.sdk.serializers",
+    "PickleSerializer": "flowyard.sdk.serializers",
+    "create_markdown_artifact": "flowyard.sdk.artifacts",
+    "create_table_artifact": "flowyard.sdk.artifacts",
+    "create_link_artifact": "flowyard.sdk.artifacts",
+    "Variable": "flowyard.sdk.variables",
 }
 
 __all__ = [
+    "FLOW_PARAMETERS",
+    "INPUTS",
+    "NO_CACHE",
+    "RUN_ID",
+    "TASK_SOURCE",
+    "CachePolicy",
+    "DaskTaskRunner",
     "Flow",
+    "JSONSerializer",
+    "LocalFileSystem",
+    "PickleSerializer",
     "ProcessPoolTaskRunner",
     "State",
     "Task",
     "TaskFuture",
     "ThreadPoolTaskRunner",
+    "Variable",
     "__version__",
     "allow_failure",
     "as_completed",
+    "create_link_artifact",
+    "create_markdown_artifact",
+    "create_table_artifact",
     "exponential_backoff",
     "flow",
     "get_run_context",
     "get_run_logger",
+    "load_result",
     "task",
     "unmapped",
     "wait",
 ]
 
 if TYPE_CHECKING:
+    from flowyard.sdk.artifacts import (
+        create_link_artifact,
+        create_markdown_artifact,
+        create_table_artifact,
+    )
+    from flowyard.sdk.caching import (
+        FLOW_PARAMETERS,
+        INPUTS,
+        NO_CACHE,
+        RUN_ID,
+        TASK_SOURCE,
+        CachePolicy,
+    )
     from flowyard.sdk.context import get_run_context
     from flowyard.sdk.flows import Flow, flow
     from flowyard.sdk.futures import TaskFuture, as_completed, wait
     from flowyard.sdk.logging import get_run_logger
+    from flowyard.sdk.results import load_result
+    from flowyard.sdk.serializers import JSONSerializer, PickleSerializer
     from flowyard.sdk.states import State
+    from flowyard.sdk.storage import LocalFileSystem
     from flowyard.sdk.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+    from flowyard.sdk.task_runners_dask import DaskTaskRunner
     from flowyard.sdk.tasks import Task, allow_failure, exponential_backoff, task, unmapped
+    from flowyard.sdk.variables import Variable
 
 
 def __getattr__(name: str) -> Any:

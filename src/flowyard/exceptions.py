@@ -16,7 +16,8 @@
         ├── ParameterValidationError
         ├── TaskTimeout / FlowTimeout
         ├── Cancelled / Crashed
-        └── UpstreamTaskError
+        ├── UpstreamTaskError
+        └── MissingResult           a persisted result cannot be found or read
 """
 
 from __future__ import annotations
@@ -92,3 +93,7 @@ class Crashed(FlowyardRunError):
 
 class UpstreamTaskError(FlowyardRunError):
     """A task could not run because a task it depends on did not complete."""
+
+
+class MissingResult(FlowyardRunError):
+    """A run's result was not persisted, or its record can no longer be read."""

@@ -53,7 +53,7 @@ def start(
 
     from flowyard.server.app import create_app
 
-    app = create_app(settings, services=services)
+    app = create_app(settings, services=services, tune_gc=True)
     config = uvicorn.Config(
         app,
         log_level=settings.logging_level.lower(),

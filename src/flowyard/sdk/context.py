@@ -31,6 +31,10 @@ class FlowRunContext:
         task_runner: the runner ``.submit()`` and ``.map()`` use.
         reporter: where task-run state changes and logs go.
         log_prints: whether ``print`` is captured as a log line.
+        task_result_seam: how tasks that name no result options persist results here
+            (set when the flow persists results; None: they do not).
+        parameters_key: a hash of ``parameters`` for the FLOW_PARAMETERS cache policy,
+            computed once per run on first use.
     """
 
     flow: Flow[..., Any]
@@ -39,6 +43,8 @@ class FlowRunContext:
     task_runner: TaskRunner
     reporter: ReporterLike
     log_prints: bool = False
+    task_result_seam: Any = None
+    parameters_key: str | None = None
     # Per task key, the next dynamic key: tasks called twice get distinct runs.
     _counters: dict[str, itertools.count[int]] = field(default_factory=dict, repr=False)
     # Task runs completed so far (the engine logs the first ones at INFO, then DEBUG).

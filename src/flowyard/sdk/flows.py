@@ -42,6 +42,13 @@ class Flow(Generic[P, R]):
             :class:`~flowyard.sdk.task_runners.ThreadPoolTaskRunner`.
         on_completion, on_failure, on_cancellation, on_crashed, on_running: hooks
             called as ``hook(flow, flow_run, state)``.
+        persist_result: write the flow's result -- and by default those of its tasks --
+            to result storage, so it can be read back later (:func:`load_result`).
+            Default: when a storage or serializer is given, or the parent flow persists.
+        result_storage: a :class:`~flowyard.sdk.storage.ResultStorage` or a folder
+            (default ``$FLOWYARD_HOME/storage``), also the default of its tasks.
+        result_serializer: ``"pickle"`` (cloudpickle, the default), ``"json"`` or a
+            :class:`~flowyard.sdk.serializers.Serializer`, also the default of its tasks.
     """
 
     def __init__(
@@ -63,6 +70,9 @@ class Flow(Generic[P, R]):
         on_cancellation: Iterable[FlowHook] | None = None,
         on_crashed: Iterable[FlowHook] | None = None,
         on_running: Iterable[FlowHook] | None = None,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
     ) -> None:
         if not callable(fn):
             raise TypeError("@flow must decorate a function")
@@ -90,6 +100,18 @@ class Flow(Generic[P, R]):
         self.on_cancellation = list(on_cancellation or ())
         self.on_crashed = list(on_crashed or ())
         self.on_running = list(on_running or ())
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        if result_storage is not None or result_serializer is not None:
+            from flowyard.sdk.serializers import resolve_serializer
+            from flowyard.sdk.storage import resolve_storage
+
+            # Resolved once: a bad serializer name fails here, not after the run.
+            self.result_storage = resolve_storage(result_storage)
+            self.result_serializer = (
+                None if result_serializer is None else resolve_serializer(result_serializer)
+            )
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
         self._adapters: dict[str, Any] | None = None
@@ -125,6 +147,9 @@ class Flow(Generic[P, R]):
             "on_cancellation": self.on_cancellation,
             "on_crashed": self.on_crashed,
             "on_running": self.on_running,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
         }
         unknown = set(changes) - set(options)
         if unknown:
@@ -275,6 +300,9 @@ def flow(
     on_cancellation: Iterable[FlowHook] | None = None,
     on_crashed: Iterable[FlowHook] | None = None,
     on_running: Iterable[FlowHook] | None = None,
+    persist_result: bool | None = None,
+    result_storage: Any = None,
+    result_serializer: Any = None,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 

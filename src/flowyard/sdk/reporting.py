@@ -314,8 +314,9 @@ def _task_run_event(
     run.sent_state = state
     stamp = iso(state.ts)
     validated = _state_dict(state)
-    validated["data"] = None
-    if state.type == "COMPLETED":
+    # A persisted result travels as its record's metadata; other values stay local.
+    validated["data"] = state.result_metadata
+    if state.type == "COMPLETED" and validated["data"] is None:
         validated["state_details"]["untrackable_result"] = True
     run_id = str(run.id)
     message = state.message or ""

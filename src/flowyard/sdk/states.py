@@ -72,6 +72,12 @@ class State:
 
     __slots__ = ("type", "name", "message", "data", "ts", "state_details", "_id")
 
+    @property
+    def result_metadata(self) -> dict[str, Any] | None:
+        """The stored record's metadata of a persisted result (see
+        :class:`flowyard.sdk.results.PersistedState`); None: the value is in memory only."""
+        return None
+
     def __init__(
         self,
         type: str,
@@ -202,15 +208,27 @@ class State:
             ts = get("timestamp")
             state_id = get("id")
             kind, name, message = get("type"), get("name"), get("message")
+            wire_data = get("data")
         else:
             details = wire.state_details.model_dump(exclude_defaults=True)
             ts, state_id = wire.timestamp, wire.id
             kind, name, message = wire.type, wire.name, wire.message
+            wire_data = wire.data
         if isinstance(ts, str):
             ts = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
         seconds = ts.timestamp() if isinstance(ts, dt.datetime) else None
         if isinstance(state_id, str):
             state_id = uuid.UUID(state_id)
+        if data is None and isinstance(wire_data, dict) and "storage_key" in wire_data:
+            # A persisted result: keep the reference; result() reads the value from the
+            # local result storage (never from the API response itself).
+            from flowyard.sdk.results import PersistedState, is_result_metadata
+
+            if is_result_metadata(wire_data):
+                return PersistedState(
+                    str(kind), name, message, None, seconds, dict(details) or None, state_id,
+                    metadata=dict(wire_data), loaded=False,
+                )  # fmt: skip
         return cls(str(kind), name, message, data, seconds, dict(details) or None, state_id)
 
     def __repr__(self) -> str:

@@ -13,6 +13,9 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from flowyard.sdk.caching import CachePolicy
     from flowyard.sdk.futures import TaskFuture, TaskFutureList
     from flowyard.sdk.states import State
 
@@ -97,7 +100,10 @@ class TaskRun:
         "total_run_time",
         "state",
         "sent_state",
+        # Set by the result seam only (left unset otherwise: no cost on the fast path).
+        "cache_key",
     )
+    cache_key: str | None
 
     def __init__(
         self,
@@ -179,6 +185,18 @@ class Task(Generic[P, R]):
         task_run_name: a ``str.format`` template over the parameters, or a callable.
         log_prints: capture ``print`` as log lines (default: inherit from the flow).
         on_completion, on_failure, on_running: hooks ``(task, task_run, state)``.
+        cache_policy: what the cache key is made of (:mod:`flowyard.sdk.caching`:
+            ``INPUTS + TASK_SOURCE``, ...); a call whose key has a stored result
+            finishes ``Cached`` without running.
+        cache_key_fn: ``(context, parameters) -> str | None``: the cache key itself.
+        cache_expiration: how long (a ``timedelta``) a cached result stays valid.
+        refresh_cache: always run, and overwrite the cached result.
+        persist_result: write the result to result storage (default: when caching, or
+            a storage or serializer is given, or the flow persists results).
+        result_storage: a :class:`~flowyard.sdk.storage.ResultStorage` or a folder
+            (default: the flow's, else ``$FLOWYARD_HOME/storage``).
+        result_serializer: ``"pickle"`` (cloudpickle, the default), ``"json"`` or a
+            :class:`~flowyard.sdk.serializers.Serializer`.
     """
 
     def __init__(
@@ -199,6 +217,13 @@ class Task(Generic[P, R]):
         on_completion: Iterable[TaskHook] | None = None,
         on_failure: Iterable[TaskHook] | None = None,
         on_running: Iterable[TaskHook] | None = None,
+        cache_policy: CachePolicy | None = None,
+        cache_key_fn: Callable[..., str | None] | None = None,
+        cache_expiration: timedelta | float | None = None,
+        refresh_cache: bool = False,
+        persist_result: bool | None = None,
+        result_storage: Any = None,
+        result_serializer: Any = None,
     ) -> None:
         if not callable(fn):
             raise TypeError("@task must decorate a function")
@@ -228,9 +253,36 @@ class Task(Generic[P, R]):
             retry_delay_seconds(retries) if callable(retry_delay_seconds) else retry_delay_seconds
         )
         self.policy_retry_delay = list(delay) if isinstance(delay, list | tuple) else delay
+        self.cache_policy = cache_policy
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
         # Caching and result persistence plug in here (see engine.task_engine.ResultSeam);
-        # None keeps the hot path free of any lookup.
+        # None keeps the hot path free of any lookup (and of importing the caching code).
         self.result_seam: Any = None
+        if (
+            persist_result
+            or cache_policy is not None
+            or cache_key_fn is not None
+            or result_storage is not None
+            or result_serializer is not None
+        ):
+            from flowyard.sdk.results import task_results
+
+            self.result_seam = task_results(
+                cache_policy=cache_policy,
+                cache_key_fn=cache_key_fn,
+                cache_expiration=cache_expiration,
+                refresh_cache=refresh_cache,
+                persist_result=persist_result,
+                result_storage=result_storage,
+                result_serializer=result_serializer,
+                task_name=str(self.name),
+            )
+        self._options_seam = self.result_seam
         self._signature = inspect.signature(fn)
         self._positional = _positional_names(self._signature)
         self._simple = _is_simple(self._signature)
@@ -259,13 +311,21 @@ class Task(Generic[P, R]):
             "on_completion": self.on_completion,
             "on_failure": self.on_failure,
             "on_running": self.on_running,
+            "cache_policy": self.cache_policy,
+            "cache_key_fn": self.cache_key_fn,
+            "cache_expiration": self.cache_expiration,
+            "refresh_cache": self.refresh_cache,
+            "persist_result": self.persist_result,
+            "result_storage": self.result_storage,
+            "result_serializer": self.result_serializer,
         }
         unknown = set(changes) - set(options)
         if unknown:
             raise TypeError(f"Unknown task options: {', '.join(sorted(unknown))}")
         options.update(changes)
         clone: Task[P, R] = Task(self.fn, **options)
-        clone.result_seam = self.result_seam
+        if self.result_seam is not self._options_seam:
+            clone.result_seam = self.result_seam  # a seam set by hand goes along
         return clone
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -455,6 +515,13 @@ def task(
     on_completion: Iterable[TaskHook] | None = None,
     on_failure: Iterable[TaskHook] | None = None,
     on_running: Iterable[TaskHook] | None = None,
+    cache_policy: CachePolicy | None = None,
+    cache_key_fn: Callable[..., str | None] | None = None,
+    cache_expiration: timedelta | float | None = None,
+    refresh_cache: bool = False,
+    persist_result: bool | None = None,
+    result_storage: Any = None,
+    result_serializer: Any = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 

@@ -1,11 +1,16 @@
 """POST /flow_runs/filter, /count, /paginate, /history and /lateness."""
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from run_helpers import at, make_flow, make_run, names, scheduled
+
+from flowyard.server.database.engine import Database
+from flowyard.server.database.prepared import sqlite_handle
 
 
 @pytest.fixture
@@ -289,3 +294,74 @@ async def test_lateness(client: httpx.AsyncClient) -> None:
     assert 590 < lateness < 700
     run = (await client.post("/flow_runs/filter", json={})).json()[0]
     assert 590 < run["estimated_start_time_delta"] < 700
+
+
+async def test_tags_needing_escapes_are_matched_exactly(client: httpx.AsyncClient) -> None:
+    flow = await make_flow(client, "tagged")
+    tags = ['say "hi"', "back\\slash", "naïve", "plain", "50%_off"]
+    for tag in tags:
+        await make_run(client, flow, name=tag, tags=[tag, "common"])
+    await make_run(client, flow, name="decoy", tags=["plainly", 'say "hi" again'])
+    for tag in tags:
+        assert await names(client, {"flow_runs": {"tags": {"all_": [tag]}}}) == [tag]
+    assert len(await names(client, {"flow_runs": {"tags": {"all_": ["common"]}}})) == 5
+
+
+async def test_a_subflow_lookup_uses_the_parent_index(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    # Most runs are not subflows: the index on parent_task_run_id holds only those that are,
+    # so that SQLite, once it has statistics, sees a lookup in it is selective instead of
+    # scanning every run of the workspace.
+    if not db.is_sqlite:
+        pytest.skip("SQLite query plans")
+    flow = await make_flow(client, "parent")
+    await make_run(client, flow, name="top-level")
+    async with db.write() as session:  # two thousand more top-level runs, copies of it
+        handle = await sqlite_handle(session)
+        assert handle is not None
+        columns = [c for (_, c, *_) in handle.execute("PRAGMA table_info(flow_run)")]
+        copied = ", ".join("lower(hex(randomblob(16)))" if c == "id" else c for c in columns)
+        handle.execute(
+            f"INSERT INTO flow_run ({', '.join(columns)}) "
+            f"WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 2000) "
+            f"SELECT {copied} FROM flow_run, n"
+        )
+    await db.optimize()
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "parent_task_run_id IN" in statement:
+            seen.append((statement, parameters))
+
+    sa.event.listen(db.read_engine.sync_engine, "before_cursor_execute", record)
+    try:
+        body = {"flow_runs": {"parent_task_run_id": {"any_": [str(uuid.uuid4())]}}}
+        assert await names(client, body) == []
+    finally:
+        sa.event.remove(db.read_engine.sync_engine, "before_cursor_execute", record)
+    (statement, parameters), *_ = seen
+    async with db.read() as session:
+        handle = await sqlite_handle(session)
+        assert handle is not None
+        rows = handle.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        plan = " ".join(row[-1] for row in rows)
+    assert "ix_flow_run__parent_task_run_id" in plan, plan
+
+
+async def test_tag_filters_follow_tag_updates_and_deletes(client: httpx.AsyncClient) -> None:
+    flow = await make_flow(client, "retagged")
+    run = await make_run(client, flow, name="retagged", tags=["before", "kept"])
+    other = await make_run(client, flow, name="other", tags=["kept"])
+    response = await client.patch(f"/flow_runs/{run['id']}", json={"tags": ["after", "kept"]})
+    assert response.status_code == 204, response.text
+    assert await names(client, {"flow_runs": {"tags": {"all_": ["before"]}}}) == []
+    assert await names(client, {"flow_runs": {"tags": {"all_": ["after", "kept"]}}}) == [
+        "retagged"
+    ]
+    assert sorted(await names(client, {"flow_runs": {"tags": {"any_": ["after", "kept"]}}})) == [
+        "other",
+        "retagged",
+    ]
+    assert (await client.delete(f"/flow_runs/{other['id']}")).status_code == 204
+    assert await names(client, {"flow_runs": {"tags": {"any_": ["kept"]}}}) == ["retagged"]

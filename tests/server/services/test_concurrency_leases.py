@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from flowyard.server.database import orm
 from flowyard.server.database.engine import Database
 from flowyard.server.services import concurrency_leases
-from flowyard.server.services.registry import SERVICES
+from flowyard.server.services.registry import services
 
 BASE = "/v2/concurrency_limits"
 
@@ -17,7 +17,7 @@ BASE = "/v2/concurrency_limits"
 async def test_the_reaper_gives_back_slots_of_expired_leases(
     client: httpx.AsyncClient, app: FastAPI, db: Database
 ) -> None:
-    assert concurrency_leases.start in SERVICES
+    assert concurrency_leases.start in services()
     await client.post(f"{BASE}/", json={"name": "held", "limit": 5})
     for _ in range(3):
         taken = await client.post(

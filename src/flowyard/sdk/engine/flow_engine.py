@@ -182,8 +182,22 @@ class FlowRunEngine:
             task_runner=runner,
             reporter=self.api.reporter,
             log_prints=self.log_prints,
+            task_result_seam=self._task_result_seam(),
         )
         return self.ctx
+
+    def _task_result_seam(self) -> Any:
+        flow, parent = self.flow, self.parent
+        if (
+            flow.persist_result is None
+            and flow.result_storage is None
+            and flow.result_serializer is None
+            and (parent is None or parent.task_result_seam is None)
+        ):
+            return None  # the common case: no result options anywhere
+        from flowyard.sdk import results
+
+        return results.INHERITED if results.flow_persists(flow, parent) else None
 
     def new_runner(self) -> Any:
         """A fresh task runner for one attempt."""
@@ -195,6 +209,15 @@ class FlowRunEngine:
         return template.duplicate()
 
     def state_from_result(self, result: Any) -> states.State:
+        """The final state for a return value (persisted if the flow persists results)."""
+        state = self._state_from_result(result)
+        if self.ctx is not None and self.ctx.task_result_seam is not None:
+            from flowyard.sdk.results import persist_flow_result
+
+            state = persist_flow_result(self.flow, state)
+        return state
+
+    def _state_from_result(self, result: Any) -> states.State:
         """The final state for a return value: failed if any returned future failed."""
         if isinstance(result, states.State):
             return result
@@ -223,7 +246,7 @@ class FlowRunEngine:
         if ran_tasks and not self.api.reporter.flush(timeout=300):
             self.logger.warning("Some task runs were not recorded before the flow run ended.")
         proposal = state
-        if state.type == states.COMPLETED:
+        if state.type == states.COMPLETED and state.result_metadata is None:
             proposal = state.copy(state_details={"untrackable_result": True})
         status, answered, details = self.api.set_flow_run_state(self.info.id, proposal)
         if status == "ACCEPT":

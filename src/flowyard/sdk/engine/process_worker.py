@@ -32,12 +32,23 @@ class WorkerCall:
     flow: Flow[..., Any] | None
     flow_run: FlowRunInfo | None
     flow_log_prints: bool
+    # The flow's default result seam, and (for the FLOW_PARAMETERS cache policy) a hash of
+    # the flow's parameters: the parameters themselves stay in the parent.
+    task_result_seam: Any = None
+    flow_parameters_key: str | None = None
 
     @classmethod
     def from_engine(cls, engine: TaskRunEngine) -> WorkerCall:
         from flowyard.sdk.context import FLOW_RUN
 
         flow_ctx = FLOW_RUN.get()
+        parameters_key = None
+        if flow_ctx is not None and engine.seam is not None:
+            from flowyard.sdk.caching import needs_flow_parameters
+            from flowyard.sdk.results import flow_parameters_key
+
+            if needs_flow_parameters(getattr(engine.seam, "policy", None)):
+                parameters_key = flow_parameters_key(flow_ctx)
         return cls(
             task=engine.task,
             parameters=engine.parameters,
@@ -46,6 +57,8 @@ class WorkerCall:
             flow=flow_ctx.flow if flow_ctx else None,
             flow_run=flow_ctx.flow_run if flow_ctx else None,
             flow_log_prints=flow_ctx.log_prints if flow_ctx else False,
+            task_result_seam=flow_ctx.task_result_seam if flow_ctx else None,
+            flow_parameters_key=parameters_key,
         )
 
 
@@ -72,6 +85,8 @@ def run_call(payload: bytes) -> bytes:
             task_runner=runner,
             reporter=collector,
             log_prints=call.flow_log_prints,
+            task_result_seam=call.task_result_seam,
+            parameters_key=call.flow_parameters_key,
         )
         token = FLOW_RUN.set(flow_ctx)
     try:
@@ -79,7 +94,12 @@ def run_call(payload: bytes) -> bytes:
             call.task, call.run, call.parameters, collector, call.log_prints
         )
         with runner:
-            state = engine.run_sync()
+            if call.task.is_async:
+                import asyncio
+
+                state = asyncio.run(engine.run_async())
+            else:
+                state = engine.run_sync()
     finally:
         if token is not None:
             FLOW_RUN.reset(token)

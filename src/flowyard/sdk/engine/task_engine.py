@@ -58,6 +58,15 @@ class ResultSeam(Protocol):
         """Store the result of a completed run; return the state to finish in."""
 
 
+def inherited_seam(task: Task[..., Any], flow_ctx: FlowRunContext | None) -> Any:
+    """The task's own result seam, else the flow's for tasks that name no result options
+    (``persist_result=False`` on the task opts out)."""
+    seam = task.result_seam
+    if seam is None and flow_ctx is not None and task.persist_result is None:
+        seam = flow_ctx.task_result_seam
+    return seam
+
+
 def _next_standalone_key(task_key: str) -> int:
     with _standalone_lock:
         counter = _standalone_counter.setdefault(task_key, itertools.count())
@@ -77,7 +86,9 @@ def _run_name(task: Task[..., Any], dynamic_key: int, parameters: dict[str, Any]
 class TaskRunEngine:
     """Runs one task run: upstream resolution, retries, timeout, hooks, reporting."""
 
-    __slots__ = ("task", "run", "parameters", "reporter", "ctx", "has_futures", "wait_for")
+    __slots__ = (
+        "task", "run", "parameters", "reporter", "ctx", "has_futures", "wait_for", "seam",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -91,7 +102,10 @@ class TaskRunEngine:
         self.parameters = parameters
         self.wait_for = wait_for
         parent = TASK_RUN.get()
+        seam = task.result_seam
         if flow_ctx is not None:
+            if seam is None and flow_ctx.task_result_seam is not None:
+                seam = inherited_seam(task, flow_ctx)
             dynamic_key = flow_ctx.next_dynamic_key(task.task_key)
             flow_run: FlowRunInfo | None = flow_ctx.flow_run
             log_prints = flow_ctx.log_prints if task.log_prints is None else task.log_prints
@@ -106,6 +120,7 @@ class TaskRunEngine:
                 setup_logging()
                 reporter = get_api().reporter
             self.reporter = reporter
+        self.seam = seam
         task_inputs, self.has_futures = inputs.task_inputs(
             parameters, wait_for, parent.task_run.id if parent is not None else None
         )
@@ -144,6 +159,7 @@ class TaskRunEngine:
         engine = cls.__new__(cls)
         engine.task, engine.run, engine.parameters = task, run, parameters
         engine.reporter, engine.wait_for, engine.has_futures = reporter, None, False
+        engine.seam = inherited_seam(task, FLOW_RUN.get())
         if log_prints:
             install_print_capture()
         engine.ctx = TaskRunContext(task, run, parameters, log_prints, reporter)
@@ -174,7 +190,7 @@ class TaskRunEngine:
     def begin(self) -> states.State | None:
         """Enter Running (or Retrying); a cached final state if the result seam has one."""
         run = self.run
-        seam = self.task.result_seam
+        seam = self.seam
         if seam is not None and run.run_count == 0:
             cached: states.State | None = seam.lookup(self.task, run, self.parameters)
             if cached is not None:
@@ -200,7 +216,7 @@ class TaskRunEngine:
             state = result.state
         else:
             state = states.Completed(data=result)
-        seam = self.task.result_seam
+        seam = self.seam
         if seam is not None and state.is_completed():
             state = seam.persist(self.task, self.run, self.parameters, state)
         return state

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Body, HTTPException, Request, Response
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,12 +24,10 @@ from flowyard.server.api.runs_common import (
     respond_model,
     respond_page,
 )
+from flowyard.server.api.validation import documented_body, parse_body
 from flowyard.server.database import orm
 from flowyard.server.database.types import utcnow
-from flowyard.server.orchestration.transitions import (
-    apply_initial_flow_run_state,
-    set_flow_run_state,
-)
+from flowyard.server.orchestration.transitions import insert_new_flow_run, set_flow_run_state
 from flowyard.server.queries import flow_runs as queries
 from flowyard.server.queries import history
 from flowyard.server.queries.run_filters import flow_run_conditions
@@ -37,6 +35,10 @@ from flowyard.server.queries.run_filters import flow_run_conditions
 router = APIRouter(prefix="/flow_runs", tags=["Flow Runs"])
 
 NOT_FOUND = "Flow run not found."
+# The bodies of the two routes every flow run calls are validated straight from the request
+# bytes (see api.validation): one pass in pydantic-core instead of json.loads then validate.
+CREATE_BODY = TypeAdapter(actions.FlowRunCreate)
+SET_STATE_BODY = TypeAdapter(SetStateRequest)
 
 LabelValue = bool | int | float | str
 
@@ -56,14 +58,38 @@ class FlowRunBulkDeleteBody(ActionModel):
     limit: int = Field(default=50, ge=1, le=50)
 
 
-@router.post("/", status_code=201, response_model=core.FlowRun)
-async def create_flow_run(create: actions.FlowRunCreate, ctx: Ctx) -> Response:
+@router.post(
+    "/",
+    status_code=201,
+    response_model=core.FlowRun,
+    openapi_extra=documented_body(CREATE_BODY),
+)
+async def create_flow_run(request: Request, ctx: Ctx) -> Response:
+    create = await parse_body(request, CREATE_BODY)
     async with ctx.db.write() as session:
         result = await _create_or_find(session, ctx.workspace_id, create, ctx.db.is_sqlite)
     if result is None:
         raise HTTPException(404, f"flow_id: no flow {create.flow_id} in this workspace.")
     run, created = result
     return respond_model(run, 201 if created else 200)
+
+
+# Declared right after create: routes are tried in declaration order, and these two are the
+# ones every flow run calls.
+@router.post(
+    "/{id}/set_state",
+    response_model=OrchestrationResult,
+    openapi_extra=documented_body(SET_STATE_BODY),
+)
+async def set_state(id: uuid.UUID, request: Request, ctx: Ctx) -> Response:
+    body = await parse_body(request, SET_STATE_BODY)
+    async with ctx.db.write() as session:
+        result = await set_flow_run_state(
+            session, ctx.workspace_id, id, body.state, force=body.force
+        )
+    if result is None:
+        raise HTTPException(404, NOT_FOUND)
+    return respond_model(result, 201 if result.status == SetStateStatus.ACCEPT else 200)
 
 
 async def _create_or_find(
@@ -100,8 +126,7 @@ async def _insert(
     run = await queries.create_flow_run(session, workspace_id, create)
     if run is None:
         return None
-    state = await apply_initial_flow_run_state(session, run, create.state)
-    await session.flush()
+    state = await insert_new_flow_run(session, run, create.state)
     return queries.flow_run_schema(run, state), True
 
 
@@ -181,17 +206,6 @@ async def average_flow_run_lateness(
             session, orm.FlowRun, conditions, ctx.db.dialect
         )
     return JSONResponse(value)
-
-
-@router.post("/{id}/set_state", response_model=OrchestrationResult)
-async def set_state(id: uuid.UUID, body: SetStateRequest, ctx: Ctx) -> Response:
-    async with ctx.db.write() as session:
-        result = await set_flow_run_state(
-            session, ctx.workspace_id, id, body.state, force=body.force
-        )
-    if result is None:
-        raise HTTPException(404, NOT_FOUND)
-    return respond_model(result, 201 if result.status == SetStateStatus.ACCEPT else 200)
 
 
 @router.patch("/{id}", status_code=204)

@@ -18,8 +18,32 @@ T = TypeVar("T")
 
 
 def documented_body(adapter: TypeAdapter[Any]) -> dict[str, Any]:
-    """``openapi_extra`` for a route that reads its body with :func:`parse_body`."""
-    return {"requestBody": {"content": {"application/json": {"schema": adapter.json_schema()}}}}
+    """``openapi_extra`` for a route that reads its body with :func:`parse_body`.
+
+    Nested models refer to ``#/components/schemas``; the app moves the schema's ``$defs``
+    there when it builds the document (see ``hoist_body_definitions``).
+    """
+    schema = adapter.json_schema(ref_template=f"{COMPONENTS}{{model}}")
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+    }
+
+
+COMPONENTS = "#/components/schemas/"
+
+
+def hoist_body_definitions(spec: dict[str, Any]) -> dict[str, Any]:
+    """Move the ``$defs`` of :func:`documented_body` schemas into the components."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            if not isinstance(operation, dict):
+                continue
+            content = operation.get("requestBody", {}).get("content", {})
+            schema = content.get("application/json", {}).get("schema", {})
+            for name, definition in schema.pop("$defs", {}).items():
+                schemas.setdefault(name, definition)
+    return spec
 
 
 async def parse_body(request: Request, adapter: TypeAdapter[T]) -> T:

@@ -14,7 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from flowyard.server.database.types import JSONColumn, Timestamp, utcnow
+from flowyard.server.database.sqlite_schema import HIDDEN_FROM_ALEMBIC
+from flowyard.server.database.types import JSONColumn, Timestamp, new_id, utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s__%(column_0_N_name)s",
@@ -25,13 +26,31 @@ NAMING_CONVENTION = {
 }
 
 
+def _non_null_index(name: str, column: str) -> sa.Index:
+    """An index of the rows where ``column`` is set. For a column that is NULL in most rows
+    (most runs are neither subflows nor deployed) this keeps the index small and, above
+    all, lets SQLite see that looking a value up in it is selective: a plain index whose
+    keys are mostly NULL looks useless to its planner, which then scans the whole table to
+    find a subflow's run. Lookups by value (=, IN) use it on both dialects."""
+    where = sa.text(f"{column} IS NOT NULL")
+    return sa.Index(name, column, sqlite_where=where, postgresql_where=where)
+
+
+def visible_to_alembic(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic's ``include_object``: leaves out the SQLite-only tag table (see
+    ``sqlite_schema``), which lives outside the ORM and the revisions."""
+    return name not in HIDDEN_FROM_ALEMBIC
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: Timestamp(), dict[str, Any]: JSONColumn()}
 
 
 class TimestampedMixin:
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     created: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
 
@@ -108,7 +127,7 @@ class FlowRun(RunMixin, Base):
         sa.Uuid, sa.ForeignKey("flow.id", ondelete="CASCADE"), index=True
     )
     flow_version: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
-    deployment_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True, index=True)
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
     deployment_version: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
     work_queue_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
     work_queue_name: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
@@ -117,7 +136,7 @@ class FlowRun(RunMixin, Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONColumn(), default=dict)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
     context: Mapped[dict[str, Any]] = mapped_column(JSONColumn(), default=dict)
-    parent_task_run_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True, index=True)
+    parent_task_run_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
     auto_scheduled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     infrastructure_document_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, nullable=True)
     infrastructure_pid: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
@@ -132,6 +151,8 @@ class FlowRun(RunMixin, Base):
         sa.Index(
             "ix_flow_run__workspace_next_scheduled", "workspace_id", "next_scheduled_start_time"
         ),
+        _non_null_index("ix_flow_run__deployment_id", "deployment_id"),
+        _non_null_index("ix_flow_run__parent_task_run_id", "parent_task_run_id"),
     )
 
 
@@ -156,7 +177,7 @@ class TaskRun(RunMixin, Base):
 
 
 class StateMixin:
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         sa.Uuid, sa.ForeignKey("workspace.id", ondelete="CASCADE")
     )
@@ -295,3 +316,11 @@ class Artifact(WorkspaceScoped, Base):
     __table_args__ = (
         sa.Index("ix_artifact__workspace_key_created", "workspace_id", "key", "created"),
     )
+
+
+# --- models kept in their own modules: imported here so that every table is on
+# Base.metadata (migrations, create_all) whatever a caller imported first.
+from flowyard.server.database import orm_blocks as orm_blocks  # noqa: E402
+from flowyard.server.database import orm_deployments as orm_deployments  # noqa: E402
+from flowyard.server.database import orm_work_pools as orm_work_pools  # noqa: E402
+from flowyard.server.database import orm_run_leases as orm_run_leases  # noqa: E402

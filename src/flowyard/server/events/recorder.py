@@ -18,19 +18,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas import core
 from flowyard.schemas.states import StateType, default_name
 from flowyard.server.database import orm
+from flowyard.server.database.engine import json_dumps
+from flowyard.server.database.prepared import Prepared
 from flowyard.server.database.types import utcnow
-from flowyard.server.queries.upsert import dialect_insert
 
 logger = logging.getLogger("flowyard.server.events.recorder")
 
@@ -215,19 +217,37 @@ async def record_task_runs(
             newest[record.run_id] = record
     # A stable order keeps concurrent PostgreSQL writers from deadlocking on row locks.
     runs = [newest[run_id].run for run_id in sorted(newest)]
-    await session.execute(_upsert_runs_statement(session), runs)
+    await _statement(session, "upsert_runs", _upsert_runs_statement).run_many(session, runs)
     states = sorted((r.state for r in records), key=lambda row: row["id"])
-    insert_states = dialect_insert(session, STATE_TABLE).on_conflict_do_nothing(
-        index_elements=["id"]
-    )
-    await session.execute(insert_states, states)
+    await _statement(session, "insert_states", _insert_states_statement).run_many(session, states)
     return {row["id"] for row in states}
 
 
-def _upsert_runs_statement(session: AsyncSession) -> Any:
-    stmt = dialect_insert(session, TASK_RUN_TABLE)
+# The recorder's statements differ by dialect (ON CONFLICT, JSON functions): one prepared
+# statement per dialect and purpose, built on first use.
+_PREPARED: dict[tuple[str, str], Prepared] = {}
+
+
+def _statement(
+    session: AsyncSession, purpose: str, build: Callable[[str], sa.Executable]
+) -> Prepared:
+    dialect = session.sync_session.get_bind().dialect.name
+    prepared = _PREPARED.get((purpose, dialect))
+    if prepared is None:
+        prepared = _PREPARED[(purpose, dialect)] = Prepared(build(dialect))
+    return prepared
+
+
+def _dialect_insert(dialect: str, table: sa.Table) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _upsert_runs_statement(dialect: str) -> sa.Executable:
+    stmt = _dialect_insert(dialect, TASK_RUN_TABLE).values(
+        {column.key: sa.bindparam(column.key) for column in TASK_RUN_TABLE.c}
+    )
     existing = TASK_RUN_TABLE.c
-    return stmt.on_conflict_do_update(
+    upsert: sa.Executable = stmt.on_conflict_do_update(
         index_elements=["id"],
         set_={column: stmt.excluded[column] for column in UPDATED_COLUMNS},
         where=sa.and_(
@@ -238,6 +258,59 @@ def _upsert_runs_statement(session: AsyncSession) -> Any:
             ),
         ),
     )
+    return upsert
+
+
+def _insert_states_statement(dialect: str) -> sa.Executable:
+    insert: sa.Executable = (
+        _dialect_insert(dialect, STATE_TABLE)
+        .values({column.key: sa.bindparam(column.key) for column in STATE_TABLE.c})
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    return insert
+
+
+def _by_key_statement(dialect: str) -> sa.Executable:
+    """The runs of this workspace holding any of the (flow run, task key, dynamic key)
+    triples in ``:keys`` (one JSON parameter), found by the unique index, one seek each.
+
+    On SQLite, CROSS JOIN keeps the planner from scanning the workspace's runs instead.
+    """
+    columns = (
+        sa.column("id", sa.Uuid),
+        sa.column("flow_run_id", sa.Uuid),
+        sa.column("task_key", sa.String),
+        sa.column("dynamic_key", sa.String),
+    )
+    if dialect == "postgresql":
+        sql = """
+            SELECT t.id, t.flow_run_id, t.task_key, t.dynamic_key
+            FROM jsonb_to_recordset(CAST(:keys AS JSONB)) AS k(f uuid, tk text, dk text)
+            JOIN task_run AS t
+              ON t.workspace_id = :workspace_id AND t.flow_run_id = k.f
+             AND t.task_key = k.tk AND t.dynamic_key = k.dk
+        """
+    else:
+        sql = """
+            SELECT t.id, t.flow_run_id, t.task_key, t.dynamic_key
+            FROM json_each(:keys) AS k CROSS JOIN task_run AS t
+            WHERE t.workspace_id = :workspace_id
+              AND t.flow_run_id = json_extract(k.value, '$[0]')
+              AND t.task_key = json_extract(k.value, '$[1]')
+              AND t.dynamic_key = json_extract(k.value, '$[2]')
+        """
+    return (
+        sa.text(sql)
+        .bindparams(sa.bindparam("workspace_id", type_=sa.Uuid), sa.bindparam("keys"))
+        .columns(*columns)
+    )
+
+
+def _keys_parameter(dialect: str, keys: Iterable[tuple[uuid.UUID, str, str]]) -> str:
+    if dialect == "postgresql":
+        return json_dumps([{"f": str(f), "tk": k, "dk": d} for f, k, d in keys])
+    # SQLite stores UUIDs as 32 hex digits.
+    return json_dumps([[f.hex, k, d] for f, k, d in keys])
 
 
 async def _resolve_identities(
@@ -249,19 +322,17 @@ async def _resolve_identities(
       key) -- e.g. through ``POST /task_runs`` -- is updated under that id;
     - an id that exists in another workspace is never touched;
     - a flow run unknown in this workspace would break the foreign key: skipped.
+
+    Only the batch's own ids and keys are looked up (by primary key and by the unique
+    index), never every run of the flow run: the cost follows the batch, not the table.
     """
-    run_ids = {r.run_id for r in records}
-    flow_run_ids = {r.run["flow_run_id"] for r in records if r.run["flow_run_id"] is not None}
-    task_keys = {r.run["task_key"] for r in records}
     table = TASK_RUN_TABLE.c
-    by_key = sa.and_(
-        table.workspace_id == workspace_id,
-        table.flow_run_id.in_(flow_run_ids),
-        table.task_key.in_(task_keys),
+    run_ids = {r.run_id for r in records}
+    found = await session.execute(
+        sa.select(
+            table.id, table.workspace_id, table.flow_run_id, table.task_key, table.dynamic_key
+        ).where(table.id.in_(run_ids))
     )
-    columns = (table.id, table.workspace_id, table.flow_run_id, table.task_key, table.dynamic_key)
-    wanted = sa.or_(table.id.in_(run_ids), by_key) if flow_run_ids else table.id.in_(run_ids)
-    found = await session.execute(sa.select(*columns).where(wanted))
     foreign_ids: set[uuid.UUID] = set()
     id_for_key: dict[tuple[uuid.UUID | None, str, str], uuid.UUID] = {}
     for row_id, row_workspace, flow_run_id, task_key, dynamic_key in found:
@@ -269,6 +340,19 @@ async def _resolve_identities(
             foreign_ids.add(row_id)
         else:
             id_for_key[(flow_run_id, task_key, dynamic_key)] = row_id
+    # Runs without a flow run never collide: NULLs are distinct in the unique index.
+    unresolved = {
+        (flow_run_id, task_key, dynamic_key)
+        for flow_run_id, task_key, dynamic_key in (r.key for r in records)
+        if flow_run_id is not None and (flow_run_id, task_key, dynamic_key) not in id_for_key
+    }
+    if unresolved:
+        dialect = session.sync_session.get_bind().dialect.name
+        by_key = _statement(session, "runs_by_key", _by_key_statement)
+        params = {"workspace_id": workspace_id, "keys": _keys_parameter(dialect, unresolved)}
+        for row_id, flow_run_id, task_key, dynamic_key in await by_key.rows(session, params):
+            id_for_key[(flow_run_id, task_key, dynamic_key)] = row_id
+    flow_run_ids = {r.run["flow_run_id"] for r in records if r.run["flow_run_id"] is not None}
     known_flow_runs: set[uuid.UUID] = set()
     if flow_run_ids:
         known_flow_runs = set(

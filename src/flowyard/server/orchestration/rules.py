@@ -106,6 +106,11 @@ class OrchestrationContext(Generic[RunT]):
             self._parent_loaded = True
         return self._parent_flow_run
 
+    def write_state(self, state: State) -> None:
+        """Record ``state`` as the run's new state: here, a row added to the session (and the
+        run pointed at it); a subclass may persist it some other way."""
+        write_state(self.session, self.run, state)
+
     def result(self) -> OrchestrationResult:
         return OrchestrationResult(
             state=self.validated_state, status=self.status, details=self.details
@@ -259,7 +264,7 @@ async def orchestrate(
     else:
         for transform in transforms:
             await transform.before_transition(ctx)
-        write_state(ctx.session, ctx.run, ctx.proposed_state)
+        ctx.write_state(ctx.proposed_state)
         ctx.validated_state = ctx.proposed_state
         for transform in reversed(transforms):
             await transform.after_transition(ctx)

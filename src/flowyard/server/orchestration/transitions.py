@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas.states import OrchestrationResult, State, StateCreate, StateType
 from flowyard.server.database import orm
-from flowyard.server.orchestration.persistence import RunT, lock_run_and_state
+from flowyard.server.database.types import new_id
+from flowyard.server.orchestration.persistence import (
+    RunT,
+    insert_flow_run,
+    load_flow_run,
+    lock_run_and_state,
+    point_run_at_state,
+    save_flow_run_transition,
+)
 from flowyard.server.orchestration.policies import (
     CoreFlowPolicy,
     CoreTaskPolicy,
@@ -30,12 +38,31 @@ def proposed_state(state: StateCreate) -> State:
     """The server-side State for a client's proposal: a fresh id, and our own copy of the
     details since rules stamp them. The client's id and timestamp are not trusted."""
     return State(
+        id=new_id(),
         type=state.type,
         name=state.name,
         message=state.message,
         data=state.data,
         state_details=state.state_details.model_copy(),
     )
+
+
+def initial_proposal(state: StateCreate | None) -> State:
+    """A new run's first state: the one asked for, else Pending."""
+    if state is None:
+        return State(id=new_id(), type=StateType.PENDING)
+    return proposed_state(state)
+
+
+class FlowRunContext(OrchestrationContext[orm.FlowRun]):
+    """A transition of a flow run held outside the session (see ``persistence``): the state
+    it writes is kept here for the caller to insert, not added to the session."""
+
+    written: State | None = None
+
+    def write_state(self, state: State) -> None:
+        point_run_at_state(self.run, state)
+        self.written = state
 
 
 async def set_flow_run_state(
@@ -47,14 +74,32 @@ async def set_flow_run_state(
     force: bool = False,
 ) -> OrchestrationResult | None:
     """Propose ``state`` for a flow run. None if the run is not in this workspace."""
-    found = await lock_run_and_state(session, orm.FlowRun, workspace_id, flow_run_id)
+    found = await load_flow_run(session, workspace_id, flow_run_id)
     if found is None:
         return None
+    run, initial = found
+    before = dict(run.__dict__)
     policy = MinimalFlowPolicy if force else CoreFlowPolicy
-    ctx = await _transition(session, *found, proposed_state(state), policy, GlobalFlowPolicy)
+    ctx = FlowRunContext(session, run, initial, proposed_state(state))
+    await orchestrate(ctx, policy, GlobalFlowPolicy)
+    await save_flow_run_transition(session, run, before, ctx.written, ctx.now)
     await _follow_subflow(session, ctx)
-    await session.flush()
     return ctx.result()
+
+
+async def insert_new_flow_run(
+    session: AsyncSession, run: orm.FlowRun, state: StateCreate | None
+) -> State:
+    """Store a new flow run (built outside the session, without a state) with its first
+    state (Pending unless given) and all the bookkeeping. Returns the state written."""
+    proposal = initial_proposal(state)
+    ctx = FlowRunContext(session, run, None, proposal)
+    await orchestrate(ctx, MinimalFlowPolicy, GlobalFlowPolicy)
+    written = ctx.validated_state
+    assert written is not None and ctx.written is written
+    await insert_flow_run(session, run, written, ctx.now)
+    await _follow_subflow(session, ctx)
+    return written
 
 
 async def set_task_run_state(
@@ -82,7 +127,7 @@ async def apply_initial_flow_run_state(
 
     Returns the written state, so that the creator can answer without reading it back.
     """
-    proposal = proposed_state(state) if state is not None else State(type=StateType.PENDING)
+    proposal = initial_proposal(state)
     ctx = await _initial_transition(session, run, proposal, MinimalFlowPolicy, GlobalFlowPolicy)
     await _follow_subflow(session, ctx)
     assert ctx.validated_state is not None
@@ -93,7 +138,7 @@ async def apply_initial_task_run_state(
     session: AsyncSession, run: orm.TaskRun, state: StateCreate | None
 ) -> State:
     """Give a new task run its first state (Pending unless given) with all the bookkeeping."""
-    proposal = proposed_state(state) if state is not None else State(type=StateType.PENDING)
+    proposal = initial_proposal(state)
     ctx = await _initial_transition(session, run, proposal, MinimalTaskPolicy, GlobalTaskPolicy)
     assert ctx.validated_state is not None
     return ctx.validated_state
@@ -122,7 +167,7 @@ async def _initial_transition(
     # A run built in Python gets its id (and column defaults) only at flush; the state row
     # needs the id now. Adding is a no-op for a run the session already holds.
     if run.id is None:
-        run.id = uuid.uuid4()
+        run.id = new_id()
     session.add(run)
     return await _transition(session, run, None, proposal, policy, transforms)
 
@@ -145,3 +190,4 @@ async def _follow_subflow(session: AsyncSession, ctx: OrchestrationContext[orm.F
         state_details=state.state_details.model_copy(update={"child_flow_run_id": run.id}),
     )
     await _transition(session, *found, copy, MinimalTaskPolicy, GlobalTaskPolicy)
+    await session.flush()

@@ -35,12 +35,48 @@ def _like(column: Any, text: str) -> Condition:
 like_condition = _like
 
 
+def _json_plain(value: str) -> bool:
+    # Printable ASCII without quote or backslash: every JSON encoder writes it as is.
+    return all(" " <= char <= "~" and char not in '"\\' for char in value)
+
+
 def json_list_contains(column: Any, value: str, dialect: str) -> Condition:
     """True when the JSON array in ``column`` contains the string ``value``."""
     if dialect == "postgresql":
         return column.op("?")(value)  # type: ignore[no-any-return]
     each = sa.func.json_each(column).table_valued("value")
-    return sa.exists(sa.select(1).select_from(each).where(each.c.value == value))
+    exact = sa.exists(sa.select(1).select_from(each).where(each.c.value == value))
+    if not _json_plain(value):
+        return exact
+    # SQLite has no index on list members, so this is a scan. A plain substring test on the
+    # stored text (the tag in quotes) rules out almost every row for a fraction of the cost
+    # of opening json_each on it; the exact test then runs on the few left. ``likelihood``
+    # tells the planner the filter is selective, so that it scans and sorts the matches
+    # rather than walking an index in sort order through rows that fail it.
+    quoted = sa.func.instr(column, f'"{value}"') > 0
+    return sa.and_(sa.func.likelihood(quoted, sa.literal_column("0.01")), exact)
+
+
+def flow_run_tag_conditions(run: Any, flt: Any, dialect: str) -> list[Condition]:
+    """A flow run ``tags`` filter. On SQLite, membership is looked up in the tag table
+    (``database.sqlite_schema``) by index instead of testing every run's JSON list."""
+    if dialect != "sqlite":
+        return _tags(run.tags, flt, dialect)
+    from flowyard.server.database.sqlite_schema import flow_run_tag
+
+    def tagged(tags: list[str]) -> Condition:
+        runs = sa.select(flow_run_tag.c.run_id).where(flow_run_tag.c.tag.in_(tags))
+        condition: Condition = run.id.in_(runs)
+        return condition
+
+    out: list[Condition] = []
+    if flt.all_:
+        out.extend(tagged([tag]) for tag in flt.all_)
+    if flt.any_:
+        out.append(tagged(list(flt.any_)))
+    if flt.is_null_ is not None:
+        out.extend(_tags(run.tags, type(flt)(is_null_=flt.is_null_), dialect))
+    return out
 
 
 def _tags(column: Any, flt: Any, dialect: str) -> list[Condition]:

@@ -1,9 +1,9 @@
 """Flow runs: create, read (with their current state), filter, count, update, delete.
 
-Creating a run only builds the row and adds it to the session; the caller passes it to
-orchestration for its initial state, so that the run and its first state are written by
-one flush. Reads that return runs for a response load each run's current state in the
-same statement (an outer join on ``state_id``), never one query per run.
+Creating a run only builds it (outside the session); the caller passes it to orchestration
+for its initial state, which inserts the run and its first state together. Reads that return
+runs for a response load each run's current state in the same statement (an outer join on
+``state_id``), never one query per run.
 """
 
 from __future__ import annotations
@@ -20,13 +20,33 @@ from flowyard.schemas import actions, core
 from flowyard.schemas.sorting import FlowRunSort
 from flowyard.schemas.states import State
 from flowyard.server.database import orm
-from flowyard.server.database.types import utcnow
+from flowyard.server.database.prepared import Prepared
+from flowyard.server.database.raw import RawDecoder, untyped_columns
+from flowyard.server.database.types import new_id, utcnow
+from flowyard.server.orchestration.persistence import (
+    FLOW_RUN_COLUMNS,
+    FLOW_RUN_STATE_TABLE,
+    FLOW_RUN_TABLE,
+    detached_flow_run,
+    flow_run_values,
+)
 from flowyard.server.queries.filtering import Condition
-from flowyard.server.queries.history import estimated_lateness, estimated_run_time
+from flowyard.server.queries.history import (
+    estimated_lateness,
+    estimated_run_time,
+    lateness_estimate,
+    run_time_estimate,
+)
 from flowyard.server.queries.run_names import generate_run_name
-from flowyard.server.queries.states import current_state
 
-FlowRunWithState = tuple[orm.FlowRun, orm.FlowRunState | None]
+# A run's columns (in FLOW_RUN_COLUMNS order) followed by its current state row's columns
+# (FLOW_RUN_STATE_COLUMNS; all None when there is no state row), as stored: reads for
+# responses build no ORM instances and convert no values pydantic converts anyway (see
+# ``database.raw``).
+FlowRunWithState = Sequence[Any]
+_RUN_WIDTH = len(FLOW_RUN_COLUMNS)
+_RUN_DECODER = RawDecoder(FLOW_RUN_TABLE)
+_STATE_DECODER = RawDecoder(FLOW_RUN_STATE_TABLE)
 
 _started = sa.func.coalesce(orm.FlowRun.start_time, orm.FlowRun.expected_start_time)
 # Every order ends on the id so that pages never overlap or skip rows that tie. NULLs go
@@ -57,17 +77,19 @@ SORTS: dict[FlowRunSort, list[Any]] = {
 _NOT_NULL_UPDATES = frozenset({"name", "parameters", "empirical_policy", "tags", "job_variables"})
 
 
+_FLOW_LABELS = Prepared(
+    sa.select(orm.Flow.labels).where(
+        orm.Flow.id == sa.bindparam("flow_id"),
+        orm.Flow.workspace_id == sa.bindparam("workspace_id"),
+    )
+)
+
+
 async def read_flow_labels(
     session: AsyncSession, workspace_id: uuid.UUID, flow_id: uuid.UUID
 ) -> dict[str, Any] | None:
     """The flow's labels, or None when the workspace has no such flow."""
-    row = (
-        await session.execute(
-            sa.select(orm.Flow.labels).where(
-                orm.Flow.id == flow_id, orm.Flow.workspace_id == workspace_id
-            )
-        )
-    ).first()
+    row = await _FLOW_LABELS.first(session, {"flow_id": flow_id, "workspace_id": workspace_id})
     return None if row is None else dict(row[0] or {})
 
 
@@ -78,7 +100,8 @@ async def create_flow_run(
     *,
     now: dt.datetime | None = None,
 ) -> orm.FlowRun | None:
-    """Add a new run (not yet flushed, no state yet). None when the flow is unknown."""
+    """A new run, not stored yet and without a state (``transitions.insert_new_flow_run``
+    gives it both). None when the flow is unknown."""
     flow_labels = await read_flow_labels(session, workspace_id, create.flow_id)
     if flow_labels is None:
         return None
@@ -88,45 +111,45 @@ async def create_flow_run(
         labels["prefect.deployment.id"] = str(create.deployment_id)
     # Every column is set here, defaults included, so the response can be built from this
     # object without reading the row back.
-    run = orm.FlowRun(
-        id=uuid.uuid4(),
-        workspace_id=workspace_id,
-        created=now,
-        updated=now,
-        name=create.name or generate_run_name(),
-        flow_id=create.flow_id,
-        flow_version=create.flow_version,
-        deployment_id=create.deployment_id,
-        deployment_version=None,
-        parameters=create.parameters,
-        context=create.context,
-        parent_task_run_id=create.parent_task_run_id,
-        infrastructure_document_id=create.infrastructure_document_id,
-        infrastructure_pid=None,
-        empirical_policy=create.empirical_policy.model_dump(mode="json"),
-        tags=list(create.tags),
-        labels=labels,
-        idempotency_key=create.idempotency_key,
-        work_queue_id=None,
-        work_queue_name=create.work_queue_name,
-        work_pool_id=None,
-        work_pool_name=create.work_pool_name,
-        job_variables=create.job_variables or {},
-        auto_scheduled=False,
-        created_by=None,
-        state_id=None,
-        state_type=None,
-        state_name=None,
-        state_timestamp=None,
-        run_count=0,
-        total_run_time=0.0,
-        expected_start_time=None,
-        next_scheduled_start_time=None,
-        start_time=None,
-        end_time=None,
+    return detached_flow_run(
+        {
+            "id": new_id(),
+            "workspace_id": workspace_id,
+            "created": now,
+            "updated": now,
+            "name": create.name or generate_run_name(),
+            "flow_id": create.flow_id,
+            "flow_version": create.flow_version,
+            "deployment_id": create.deployment_id,
+            "deployment_version": None,
+            "parameters": create.parameters,
+            "context": create.context,
+            "parent_task_run_id": create.parent_task_run_id,
+            "infrastructure_document_id": create.infrastructure_document_id,
+            "infrastructure_pid": None,
+            "empirical_policy": create.empirical_policy.model_dump(mode="json"),
+            "tags": list(create.tags),
+            "labels": labels,
+            "idempotency_key": create.idempotency_key,
+            "work_queue_id": None,
+            "work_queue_name": create.work_queue_name,
+            "work_pool_id": None,
+            "work_pool_name": create.work_pool_name,
+            "job_variables": create.job_variables or {},
+            "auto_scheduled": False,
+            "created_by": None,
+            "state_id": None,
+            "state_type": None,
+            "state_name": None,
+            "state_timestamp": None,
+            "run_count": 0,
+            "total_run_time": 0.0,
+            "expected_start_time": None,
+            "next_scheduled_start_time": None,
+            "start_time": None,
+            "end_time": None,
+        }
     )
-    session.add(run)
-    return run
 
 
 async def read_flow_run(
@@ -139,10 +162,17 @@ async def read_flow_run(
     )
 
 
-def _with_state() -> sa.Select[orm.FlowRun, orm.FlowRunState]:
-    return sa.select(orm.FlowRun, orm.FlowRunState).outerjoin(
-        orm.FlowRunState, orm.FlowRunState.id == orm.FlowRun.state_id
+_WITH_STATE = sa.select(
+    *untyped_columns(FLOW_RUN_TABLE), *untyped_columns(FLOW_RUN_STATE_TABLE)
+).select_from(
+    FLOW_RUN_TABLE.outerjoin(
+        FLOW_RUN_STATE_TABLE, FLOW_RUN_STATE_TABLE.c.id == FLOW_RUN_TABLE.c.state_id
     )
+)
+
+
+def _with_state() -> sa.Select[Any]:
+    return _WITH_STATE
 
 
 async def read_flow_run_with_state(
@@ -152,8 +182,8 @@ async def read_flow_run_with_state(
     query = _with_state().where(
         orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == flow_run_id
     )
-    row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
+    row: FlowRunWithState | None = (await session.execute(query)).first()
+    return row
 
 
 async def read_flow_run_by_idempotency_key(
@@ -164,8 +194,8 @@ async def read_flow_run_by_idempotency_key(
         orm.FlowRun.flow_id == flow_id,
         orm.FlowRun.idempotency_key == key,
     )
-    row = (await session.execute(query)).first()
-    return None if row is None else (row[0], row[1])
+    row: FlowRunWithState | None = (await session.execute(query)).first()
+    return row
 
 
 async def read_flow_runs(
@@ -177,7 +207,7 @@ async def read_flow_runs(
 ) -> list[FlowRunWithState]:
     """Runs matching ``conditions`` (see ``run_filters``), each with its current state."""
     query = _with_state().where(*conditions).order_by(*SORTS[sort]).limit(limit).offset(offset)
-    return [(run, state) for run, state in (await session.execute(query)).all()]
+    return list((await session.execute(query)).all())
 
 
 async def count_flow_runs(session: AsyncSession, conditions: Sequence[Condition]) -> int:
@@ -269,7 +299,7 @@ def flow_run_schema(
 ) -> core.FlowRun:
     """The API's view of a run: its columns, its current state and live estimates."""
     now = now or utcnow()
-    model = core.FlowRun.model_validate(run, from_attributes=True)
+    model = core.FlowRun.model_validate(flow_run_values(run))
     model.state = state
     model.estimated_run_time = estimated_run_time(run, now)
     model.estimated_start_time_delta = estimated_lateness(run, now)
@@ -277,5 +307,36 @@ def flow_run_schema(
 
 
 def flow_run_schema_from_row(row: FlowRunWithState, now: dt.datetime | None = None) -> core.FlowRun:
-    run, state = row
-    return flow_run_schema(run, current_state(run, state), now)
+    """The API's view of a run read with its state (see ``FlowRunWithState``).
+
+    Validated from plain values in one pass, nested state included; the estimates are then
+    computed from the validated model.
+    """
+    values = _RUN_DECODER.decode(row[:_RUN_WIDTH])
+    state = row[_RUN_WIDTH:]
+    if state[0] is not None:
+        state_values = _STATE_DECODER.decode(state)
+        if state_values["state_details"] is None:
+            state_values["state_details"] = {}
+        values["state"] = state_values
+    elif values["state_id"] is not None and values["state_type"] is not None:
+        # The history row is gone (retention): the run's own columns say where it stands.
+        values["state"] = {
+            "id": values["state_id"],
+            "type": values["state_type"],
+            "name": values["state_name"],
+            "timestamp": values["state_timestamp"] or values["updated"] or values["created"],
+        }
+    now = now or utcnow()
+    state_type = values["state_type"]
+    values["estimated_run_time"] = run_time_estimate(
+        state_type, _time(values["state_timestamp"]), values["total_run_time"], now
+    )
+    values["estimated_start_time_delta"] = lateness_estimate(
+        state_type, _time(values["expected_start_time"]), _time(values["start_time"]), now
+    )
+    return core.FlowRun.model_validate(values)
+
+
+def _time(value: dt.datetime | str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,20 +40,52 @@ RunModel = type[orm.FlowRun] | type[orm.TaskRun]
 # --- Python -------------------------------------------------------------------------------
 
 
-def estimated_run_time(run: orm.RunMixin, now: dt.datetime) -> float:
+class RunTimes(Protocol):
+    """What the estimates read from a run."""
+
+    @property
+    def state_type(self) -> str | None: ...
+    @property
+    def state_timestamp(self) -> dt.datetime | None: ...
+    @property
+    def total_run_time(self) -> float: ...
+    @property
+    def expected_start_time(self) -> dt.datetime | None: ...
+    @property
+    def start_time(self) -> dt.datetime | None: ...
+
+
+def estimated_run_time(run: RunTimes, now: dt.datetime) -> float:
+    return run_time_estimate(run.state_type, run.state_timestamp, run.total_run_time, now)
+
+
+def estimated_lateness(run: RunTimes, now: dt.datetime) -> float:
+    return lateness_estimate(run.state_type, run.expected_start_time, run.start_time, now)
+
+
+def run_time_estimate(
+    state_type: str | None,
+    state_timestamp: dt.datetime | None,
+    total_run_time: float | None,
+    now: dt.datetime,
+) -> float:
     running_for = 0.0
-    if run.state_type == StateType.RUNNING and run.state_timestamp is not None:
-        running_for = max((now - run.state_timestamp).total_seconds(), 0.0)
-    return (run.total_run_time or 0.0) + running_for
+    if state_type == StateType.RUNNING and state_timestamp is not None:
+        running_for = max((now - state_timestamp).total_seconds(), 0.0)
+    return (total_run_time or 0.0) + running_for
 
 
-def estimated_lateness(run: orm.RunMixin, now: dt.datetime) -> float:
-    expected = run.expected_start_time
+def lateness_estimate(
+    state_type: str | None,
+    expected: dt.datetime | None,
+    start_time: dt.datetime | None,
+    now: dt.datetime,
+) -> float:
     if expected is None:
         return 0.0
-    if run.start_time is not None:
-        return max((run.start_time - expected).total_seconds(), 0.0)
-    if expected < now and run.state_type not in TERMINAL_TYPES:
+    if start_time is not None:
+        return max((start_time - expected).total_seconds(), 0.0)
+    if expected < now and state_type not in TERMINAL_TYPES:
         return (now - expected).total_seconds()
     return 0.0
 

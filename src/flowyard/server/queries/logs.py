@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowyard.schemas import actions, filters
 from flowyard.schemas.sorting import LogSort
 from flowyard.server.database import orm
-from flowyard.server.database.types import utcnow
+from flowyard.server.database.prepared import Prepared, insert_statement
+from flowyard.server.database.types import new_id, utcnow
 from flowyard.server.queries.filtering import Condition, compile_filter, like_condition
 
 SORTS: dict[LogSort, list[Any]] = {
@@ -20,6 +21,7 @@ SORTS: dict[LogSort, list[Any]] = {
     LogSort.TIMESTAMP_DESC: [orm.Log.timestamp.desc(), orm.Log.id.desc()],
 }
 LOG_TABLE = cast(sa.Table, orm.Log.__table__)
+_INSERT_LOGS = Prepared(insert_statement(LOG_TABLE))
 
 
 async def create_logs(
@@ -32,7 +34,7 @@ async def create_logs(
     # Plain dicts on the Core table: no ORM unit of work, no per-row default callables.
     rows = [
         {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "workspace_id": workspace_id,
             "created": now,
             "updated": now,
@@ -46,7 +48,7 @@ async def create_logs(
         }
         for log in logs
     ]
-    await session.execute(sa.insert(LOG_TABLE), rows)
+    await _INSERT_LOGS.run_many(session, rows)
     return len(rows)
 
 

@@ -19,7 +19,12 @@ from sqlalchemy.orm import aliased
 
 from flowyard.schemas import filters
 from flowyard.server.database import orm
-from flowyard.server.queries.filtering import Condition, compile_filter, field_conditions
+from flowyard.server.queries.filtering import (
+    Condition,
+    compile_filter,
+    field_conditions,
+    flow_run_tag_conditions,
+)
 
 FlowRunEntity = Any  # orm.FlowRun or an alias of it
 TaskRunEntity = Any  # orm.TaskRun or an alias of it
@@ -81,6 +86,7 @@ def flow_run_side(
     special = {
         "parent_flow_run_id": lambda flt: _parent_flow_run(run, workspace_id, flt),
         "created_by": lambda flt: _created_by(run, flt),
+        "tags": lambda flt: flow_run_tag_conditions(run, flt, dialect),
     }
     conditions = compile_filter(run_filters.flow_runs, run, dialect, special=special)
     flow = aliased(orm.Flow)

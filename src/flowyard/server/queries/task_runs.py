@@ -20,7 +20,7 @@ from flowyard.schemas import actions, core
 from flowyard.schemas.sorting import TaskRunSort
 from flowyard.schemas.states import State
 from flowyard.server.database import orm
-from flowyard.server.database.types import utcnow
+from flowyard.server.database.types import new_id, utcnow
 from flowyard.server.queries.filtering import Condition
 from flowyard.server.queries.history import estimated_lateness, estimated_run_time
 from flowyard.server.queries.run_names import generate_run_name
@@ -109,7 +109,7 @@ async def create_task_run(
     now = now or utcnow()
     # Every column is set, defaults included, so the response needs no read-back.
     run = orm.TaskRun(
-        id=create.id or uuid.uuid4(),
+        id=create.id or new_id(),
         workspace_id=workspace_id,
         created=now,
         updated=now,

@@ -13,9 +13,9 @@ async def start_services(app: Any, *, enabled: bool) -> AsyncIterator[None]:
     ``start(app) -> stop coroutine``."""
     stops = []
     if enabled:
-        from flowyard.server.services.registry import SERVICES
+        from flowyard.server.services.registry import services
 
-        for start in SERVICES:
+        for start in services():
             stops.append(await start(app))
     try:
         yield

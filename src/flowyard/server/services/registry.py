@@ -1,11 +1,35 @@
-"""The services the server starts, in order."""
+"""The services the server starts, in order.
+
+One module per service in ``flowyard.server.services``, each exposing
+``async def start(app) -> Stop``; a module not written yet is left out.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from flowyard.server.services import concurrency_leases
-
 Stop = Callable[[], Awaitable[None]]
-SERVICES: list[Callable[[Any], Awaitable[Stop]]] = [concurrency_leases.start]
+Start = Callable[[Any], Awaitable[Stop]]
+
+SERVICE_MODULES = [
+    "concurrency_leases",
+    "scheduler",
+    "late_runs",
+    "run_leases",
+    "cancellation",
+]
+
+
+def services() -> list[Start]:
+    found: list[Start] = []
+    for name in SERVICE_MODULES:
+        try:
+            module = importlib.import_module(f"flowyard.server.services.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"flowyard.server.services.{name}":
+                raise
+            continue
+        found.append(module.start)
+    return found

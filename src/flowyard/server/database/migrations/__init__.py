@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 
 import sqlalchemy as sa
 
-from flowyard.server.database.engine import LOCKED_RETRIES, Database, _is_locked_error
+from flowyard.server.database.engine import LOCKED_RETRIES, Database, is_locked_error
 
 logger = logging.getLogger("flowyard.server.database.migrations")
 
-HEAD = "0001"
+HEAD = "0006"
 VERSION_TABLE = "alembic_version"
 
 __all__ = ["HEAD", "current_revision", "downgrade", "reset", "upgrade_to_head"]
@@ -83,7 +83,7 @@ async def _retry_if_locked(db: Database, attempt: Callable[[], Awaitable[None]])
             await attempt()
             return
         except sa.exc.OperationalError as exc:
-            if not (db.is_sqlite and _is_locked_error(exc)) or tries == LOCKED_RETRIES:
+            if not (db.is_sqlite and is_locked_error(exc)) or tries == LOCKED_RETRIES:
                 raise
             logger.info("Database is locked; retrying the migration step (%d)", tries)
             await asyncio.sleep(min(0.05 * 2**tries, 2.0))

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
-from flowyard.server.database.orm import Base
+from flowyard.server.database.orm import Base, visible_to_alembic
+from flowyard.server.database.sqlite_schema import sync_sqlite_schema
 from flowyard.server.database.types import Timestamp
 
 
@@ -46,11 +47,13 @@ def run() -> None:
         render_as_batch=True,
         compare_type=True,
         render_item=render_item,
+        include_object=visible_to_alembic,
     )
     # When the caller already began a transaction (the server always does, to hold its
     # lock around the whole upgrade) Alembic joins it instead of opening its own.
     with context.begin_transaction():
         context.run_migrations()
+        sync_sqlite_schema(connection)
 
 
 run()

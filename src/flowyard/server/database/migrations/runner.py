@@ -78,10 +78,11 @@ async def reset(db: Database) -> None:
 
 async def schema_differences(db: Database) -> list[Any]:
     """What Alembic's autogenerate would change to make the database match the ORM."""
-    from flowyard.server.database.orm import Base
+    from flowyard.server.database.orm import Base, visible_to_alembic
 
     def compare(conn: sa.Connection) -> list[Any]:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": visible_to_alembic}
+        context = MigrationContext.configure(conn, opts=opts)
         return list(compare_metadata(context, Base.metadata))
 
     async with db.read_engine.connect() as conn:

@@ -313,11 +313,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("flow_run", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_flow_run__deployment_id"), ["deployment_id"], unique=False
+            "ix_flow_run__deployment_id",
+            ["deployment_id"],
+            unique=False,
+            sqlite_where=sa.text("deployment_id IS NOT NULL"),
+            postgresql_where=sa.text("deployment_id IS NOT NULL"),
         )
         batch_op.create_index(batch_op.f("ix_flow_run__flow_id"), ["flow_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_flow_run__parent_task_run_id"), ["parent_task_run_id"], unique=False
+            "ix_flow_run__parent_task_run_id",
+            ["parent_task_run_id"],
+            unique=False,
+            sqlite_where=sa.text("parent_task_run_id IS NOT NULL"),
+            postgresql_where=sa.text("parent_task_run_id IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_flow_run__workspace_expected_start",
@@ -531,9 +539,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_flow_run__workspace_name")
         batch_op.drop_index(batch_op.f("ix_flow_run__workspace_id"))
         batch_op.drop_index("ix_flow_run__workspace_expected_start")
-        batch_op.drop_index(batch_op.f("ix_flow_run__parent_task_run_id"))
+        batch_op.drop_index("ix_flow_run__parent_task_run_id")
         batch_op.drop_index(batch_op.f("ix_flow_run__flow_id"))
-        batch_op.drop_index(batch_op.f("ix_flow_run__deployment_id"))
+        batch_op.drop_index("ix_flow_run__deployment_id")
 
     op.drop_table("flow_run")
     with op.batch_alter_table("variable", schema=None) as batch_op:
