@@ -25,7 +25,51 @@ def test_readme_flow_example_runs_and_is_recorded(tmp_path: Path) -> None:
     assert "total 12" in run.stdout + run.stderr
     listed = subprocess.run(
         [sys.executable, "-m", "flowyard.cli.main", "flow-run", "ls"],
-        env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=120,
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert listed.returncode == 0, listed.stderr
     assert "etl" in listed.stdout and "Completed" in listed.stdout
+
+
+def test_readme_caching_example_hits_the_cache_and_publishes(tmp_path: Path) -> None:
+    match = re.search(
+        r"### Caching, results, artifacts and variables\n\n```python\n(.*?)```",
+        README.read_text(),
+        re.S,
+    )
+    assert match, "README lost its caching example"
+    script = tmp_path / "report.py"
+    script.write_text(match.group(1))
+    env = {**os.environ, "FLOWYARD_HOME": str(tmp_path / "home")}
+    env.pop("FLOWYARD_API_URL", None)
+    run = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert output.count("fetching Lyon") == 1, output  # the second flow run hit the cache
+    assert "variable: Lyon" in output
+    assert "Cached" in output
+    artifacts = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "from flowyard.client import get_client\n"
+                "import asyncio\n"
+                "async def main():\n"
+                "    async with get_client() as c:\n"
+                "        print(sorted({a.key for a in await c.read_artifacts()}))\n"
+                "asyncio.run(main())\n"
+            ),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert artifacts.returncode == 0, artifacts.stderr
+    assert "['readings', 'weather-report']" in artifacts.stdout
