@@ -163,7 +163,10 @@ def test_logs_are_batched_never_one_request_per_line(recorded: Any) -> None:
     engine_api.client.create_logs = counting  # type: ignore[method-assign]
     second_run_id = noisy()
     recorded.flush()
-    assert sum(sink_calls) >= 500 and len(sink_calls) <= 3
+    # How many batches depends on how fast the lines come (the reporter also flushes on
+    # a timer), so the claim is the ratio: hundreds of lines ride in a handful of requests.
+    assert sum(sink_calls) >= 500
+    assert len(sink_calls) <= sum(sink_calls) / 25, sink_calls
     for one_run in (run_id, second_run_id):
         messages = [log.message for log in recorded.logs(one_run)]
         assert [f"line {i}" for i in range(500)] == [m for m in messages if m.startswith("line")]
