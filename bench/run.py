@@ -3,7 +3,8 @@
 Run from the repo root:  .venv/bin/python bench/run.py [--only NAME] [--quick]
 
 ``--only sdk`` runs only the SDK overhead benchmark (bench/sdk_overhead.py, its own section
-"## SDK overhead (issue 3)"); with no ``--only`` every suite runs.
+"## SDK overhead (issue 3)"); ``--only on_time`` only the run start latency benchmark
+(bench/on_time.py, "## On time (issue 4)"); with no ``--only`` every suite runs.
 
 Each server is started in turn as a subprocess on a fresh temporary SQLite home and a free
 loopback port, driven over HTTP with httpx, then stopped. The table is printed and written to
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import on_time
 import report
 import sdk_overhead
 import server_core as core
@@ -39,7 +41,7 @@ from servers import (
 
 SCENARIOS = ("startup", "memory", "create_flow_run", "filter", "set_state", "logs", "import")
 SERVER_SCENARIOS = SCENARIOS[:-1]
-SUITES = (*SCENARIOS, "sdk")
+SUITES = (*SCENARIOS, "sdk", "on_time")
 MIB = 1024
 
 
@@ -217,8 +219,13 @@ def main(argv: list[str]) -> int:
         sdk_overhead.run(
             "flowyard" in chosen, prefect_python, args.quick, not args.no_write, command, machine
         )
+    if plan.wants("on_time"):
+        command = [".venv/bin/python", "bench/run.py", *argv]
+        on_time.run(
+            "flowyard" in chosen, prefect_python, args.quick, not args.no_write, command, machine
+        )
     if not any(plan.wants(name) for name in SCENARIOS):
-        return 0  # only the SDK suite: leave the server-core section as it is
+        return 0  # only the SDK / on-time suites: leave the server-core section as it is
 
     table: report.Table = {}
     if any(plan.wants(name) for name in SERVER_SCENARIOS):

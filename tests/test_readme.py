@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,64 @@ def test_readme_caching_example_hits_the_cache_and_publishes(tmp_path: Path) -> 
     )
     assert artifacts.returncode == 0, artifacts.stderr
     assert "['readings', 'weather-report']" in artifacts.stdout
+
+
+def test_readme_concurrency_example_uses_the_limits_it_creates(tmp_path: Path) -> None:
+    match = re.search(
+        r"### Concurrency limits\n\n```bash\n(.*?)```\n\n```python\n(.*?)```",
+        README.read_text(),
+        re.S,
+    )
+    assert match, "README lost its concurrency example"
+    commands, code = match.groups()
+    env = {**os.environ, "FLOWYARD_HOME": str(tmp_path / "home")}
+    env.pop("FLOWYARD_API_URL", None)
+    script = tmp_path / "nightly.py"
+    script.write_text(code + "\nnightly()\n")
+    # Without the limits the example still runs, and says what it did not find.
+    bare = subprocess.run(
+        [sys.executable, str(script)],
+        env={**env, "FLOWYARD_HOME": str(tmp_path / "bare")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bare.returncode == 0 and "'gpu' do not exist" in bare.stderr, bare.stderr
+    for line in commands.splitlines():
+        argv = shlex.split(line.split("#")[0])
+        assert argv[0] == "flowyard", line
+        made = subprocess.run(
+            [sys.executable, "-m", "flowyard.cli.main", *argv[1:]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert made.returncode == 0, made.stderr
+    run = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
+    assert "do not exist" not in output, output  # every limit it names was found
+    assert "Completed" in output
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "from flowyard.client import get_sync_client\n"
+                "with get_sync_client() as c:\n"
+                "    print('gpu', c.read_concurrency_limit('gpu').active_slots,"
+                " len(c.read_concurrency_leases('gpu')))\n"
+                "    print('warehouse', c.read_concurrency_limit('tag:warehouse').active_slots)\n"
+            ),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
+    # concurrency() and the tag slots were given back.
+    assert "gpu 0 0" in check.stdout and "warehouse 0" in check.stdout, check.stdout

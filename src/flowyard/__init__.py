@@ -59,6 +59,12 @@ _EXPORTS: dict[str, str] = {
     "create_table_artifact": "flowyard.sdk.artifacts",
     "create_link_artifact": "flowyard.sdk.artifacts",
     "Variable": "flowyard.sdk.variables",
+    "concurrency": "flowyard.sdk.concurrency",
+    "rate_limit": "flowyard.sdk.concurrency",
+    "pause_flow_run": "flowyard.sdk.pause",
+    "resume_flow_run": "flowyard.sdk.pause",
+    "serve": "flowyard.sdk.serve",
+    "run_deployment": "flowyard.sdk.deployments",
 }
 
 __all__ = [
@@ -82,6 +88,7 @@ __all__ = [
     "__version__",
     "allow_failure",
     "as_completed",
+    "concurrency",
     "create_link_artifact",
     "create_markdown_artifact",
     "create_table_artifact",
@@ -90,6 +97,11 @@ __all__ = [
     "get_run_context",
     "get_run_logger",
     "load_result",
+    "pause_flow_run",
+    "rate_limit",
+    "resume_flow_run",
+    "run_deployment",
+    "serve",
     "task",
     "unmapped",
     "wait",
@@ -109,12 +121,16 @@ if TYPE_CHECKING:
         TASK_SOURCE,
         CachePolicy,
     )
+    from flowyard.sdk.concurrency import concurrency, rate_limit
     from flowyard.sdk.context import get_run_context
+    from flowyard.sdk.deployments import run_deployment
     from flowyard.sdk.flows import Flow, flow
     from flowyard.sdk.futures import TaskFuture, as_completed, wait
     from flowyard.sdk.logging import get_run_logger
+    from flowyard.sdk.pause import pause_flow_run, resume_flow_run
     from flowyard.sdk.results import load_result
     from flowyard.sdk.serializers import JSONSerializer, PickleSerializer
+    from flowyard.sdk.serve import serve
     from flowyard.sdk.states import State
     from flowyard.sdk.storage import LocalFileSystem
     from flowyard.sdk.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner

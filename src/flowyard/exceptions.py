@@ -15,6 +15,7 @@
     └── FlowyardRunError            raised by the engine around user code
         ├── ParameterValidationError
         ├── TaskTimeout / FlowTimeout
+        ├── FlowPauseTimeout        a paused flow run was not resumed in time
         ├── Cancelled / Crashed
         ├── UpstreamTaskError
         └── MissingResult           a persisted result cannot be found or read
@@ -81,6 +82,10 @@ class TaskTimeout(FlowyardRunError, TimeoutError):
 
 class FlowTimeout(FlowyardRunError, TimeoutError):
     """A flow exceeded its timeout_seconds."""
+
+
+class FlowPauseTimeout(FlowyardRunError, TimeoutError):
+    """A paused flow run was not resumed within its timeout."""
 
 
 class Cancelled(FlowyardRunError):

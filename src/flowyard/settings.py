@@ -54,6 +54,26 @@ class Settings(BaseSettings):
     database_timeout: float = 30.0
     api_default_limit: int = 200
     logging_level: str = "INFO"
+    # Fernet key for block secrets at rest; unset means $FLOWYARD_HOME/encryption.key.
+    server_encryption_key: str | None = None
+
+    # Run monitoring (issue 4): late runs, leases held by running flows, cancellation.
+    server_services_late_runs_after_seconds: float = 15.0
+    server_services_late_runs_loop_seconds: float = 5.0
+    server_services_run_leases_loop_seconds: float = 2.0
+    # How long a prefect.flow-run.heartbeat event (official client) keeps a run's lease.
+    server_services_run_leases_heartbeat_event_seconds: float = 600.0
+    server_services_cancellation_loop_seconds: float = 5.0
+    # A run Cancelling this long with nothing finishing it is marked Cancelled.
+    server_services_cancellation_timeout_seconds: float = 300.0
+    # Flow runs of a process started by a worker or serve() (FLOWYARD_FLOW_RUN_ID set), or of
+    # any process with runner_leases on, hold a lease renewed every third of this period.
+    runner_lease_seconds: float = 30.0
+    runner_leases: bool = False
+    # Concurrency leases: the shortest lease the API grants (the contract's 60 s; tests
+    # lower it) and how often the reaper frees the slots of expired leases.
+    server_concurrency_min_lease_seconds: float = 60.0
+    server_services_concurrency_leases_loop_seconds: float = 15.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,4 +1,4 @@
-"""``flowyard flow-run ls|inspect|logs|delete``."""
+"""``flowyard flow-run ls|inspect|cancel|resume|logs|delete``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import typer
 
 from flowyard.cli.output import fail, parse_uuid, print_json, print_table, state_markup, when
 
-flow_run_app = typer.Typer(help="Inspect and delete flow runs.", no_args_is_help=True)
+flow_run_app = typer.Typer(
+    help="Inspect, cancel, resume and delete flow runs.", no_args_is_help=True
+)
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The flow run's id.")]
 LOG_PAGE = 200
@@ -86,13 +88,76 @@ def ls(
 
 @flow_run_app.command()
 def inspect(flow_run_id: IdArg) -> None:
-    """Show everything about one flow run, as JSON."""
+    """Show everything about one flow run, as JSON; for a run that is waiting to start,
+    also what holds it (its blockers)."""
+    import json
+
     from flowyard.client import get_sync_client
 
     run_id = parse_uuid(flow_run_id, "flow run")
     with get_sync_client() as client:
         run = client.read_flow_run(run_id)
-    print_json(run.model_dump_json())
+        waiting = run.state_type in ("SCHEDULED", "PENDING")
+        blockers = client.read_flow_run_blockers(run_id).blockers if waiting else []
+    data = run.model_dump(mode="json")
+    if waiting:
+        data["blockers"] = [blocker.model_dump(mode="json") for blocker in blockers]
+    print_json(json.dumps(data))
+    if waiting:
+        typer.echo("Why isn't it running?")
+        for blocker in blockers:
+            typer.echo(f"  - {blocker.kind}: {blocker.message}")
+        if not blockers:
+            typer.echo("  Nothing holds it: it is due and a worker may pick it up.")
+
+
+@flow_run_app.command()
+def cancel(flow_run_id: IdArg) -> None:
+    """Cancel a flow run: it moves to Cancelling (Cancelled at once when it has no process
+    to stop), and whatever executes it stops it."""
+    from flowyard.cli.output import success
+    from flowyard.client import get_sync_client
+
+    run_id = parse_uuid(flow_run_id, "flow run")
+    with get_sync_client() as client:
+        result = client.cancel_flow_run(run_id, message="Cancelled from the CLI.")
+    state = result.state
+    if result.status.value != "ACCEPT" and (state is None or state.type.value != "CANCELLED"):
+        reason = getattr(result.details, "reason", None) or result.status.value
+        fail(f"Flow run {run_id} was not cancelled: {reason}")
+    shown = state.name if state is not None else "Cancelling"
+    success(f"Flow run {run_id} is {shown}.")
+
+
+@flow_run_app.command()
+def resume(
+    flow_run_id: IdArg,
+    run_input: Annotated[
+        str | None,
+        typer.Option("--input", metavar="JSON", help="Input for a run that waits for it, as JSON."),
+    ] = None,
+) -> None:
+    """Resume a paused flow run, giving it the input it waits for, if any."""
+    import json
+
+    from flowyard.cli.output import success
+    from flowyard.client import get_sync_client
+
+    run_id = parse_uuid(flow_run_id, "flow run")
+    payload = None
+    if run_input is not None:
+        try:
+            payload = json.loads(run_input)
+        except json.JSONDecodeError as exc:
+            fail(f"--input is not valid JSON: {exc.msg} (column {exc.colno}).")
+        if not isinstance(payload, dict):
+            fail("--input must be a JSON object, such as '{\"approved\": true}'.")
+    with get_sync_client() as client:
+        result = client.resume_flow_run(run_id, payload)
+    if result.status.value != "ACCEPT":
+        reason = getattr(result.details, "reason", None) or result.status.value
+        fail(f"Flow run {run_id} was not resumed: {reason}")
+    success(f"Flow run {run_id} is running again.")
 
 
 @flow_run_app.command()

@@ -17,7 +17,18 @@ from typer._click.core import Context
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
-from flowyard.cli import config, flow_runs, flows, profiles, server
+from flowyard.cli import (
+    blocks,
+    concurrency_limits,
+    config,
+    deployments,
+    flow_runs,
+    flows,
+    profiles,
+    server,
+    work_pools,
+    workers,
+)
 from flowyard.cli.output import error_line
 from flowyard.exceptions import FlowyardError
 
@@ -67,6 +78,12 @@ app.add_typer(profiles.profile_app, name="profile")
 app.add_typer(server.server_app, name="server")
 app.add_typer(flows.flow_app, name="flow")
 app.add_typer(flow_runs.flow_run_app, name="flow-run")
+app.add_typer(blocks.block_app, name="block")
+app.add_typer(work_pools.work_pool_app, name="work-pool")
+app.add_typer(workers.worker_app, name="worker")
+app.add_typer(deployments.deployment_app, name="deployment")
+app.add_typer(concurrency_limits.tag_limit_app, name="concurrency-limit")
+app.add_typer(concurrency_limits.global_limit_app, name="global-concurrency-limit")
 
 
 @app.command()

@@ -61,7 +61,11 @@ def start(
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    from flowyard.server.dispatch import end_long_polls_on_exit
+
+    end_long_polls_on_exit(server)  # workers' long-polls must not hold up a shutdown
+    server.run(sockets=[sock])
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from flowyard.client._artifacts import ArtifactsAPI
+from flowyard.client._blocks import BlocksAPI
 from flowyard.client._concurrency import ConcurrencyAPI
+from flowyard.client._deployments import DeploymentsAPI
+from flowyard.client._flow_run_control import FlowRunControlAPI
 from flowyard.client._flow_runs import FlowRunsAPI
 from flowyard.client._flows import FlowsAPI
 from flowyard.client._http import parse_json
 from flowyard.client._logs import LogsAPI
 from flowyard.client._task_runs import TaskRunsAPI
 from flowyard.client._variables import VariablesAPI
+from flowyard.client._work_pools import WorkPoolsAPI
 from flowyard.exceptions import ClientError
 from flowyard.settings import Settings, get_settings
 
@@ -22,6 +26,10 @@ class FlowyardClient(
     ConcurrencyAPI,
     VariablesAPI,
     ArtifactsAPI,
+    FlowRunControlAPI,
+    BlocksAPI,
+    WorkPoolsAPI,
+    DeploymentsAPI,
 ):
     """Async client of the Flowyard REST API (the Prefect 3 wire protocol).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from typing import Any, Literal
@@ -25,10 +26,24 @@ from flowyard.schemas.actions import (
     ConcurrencyLimitV2Update,
     ConcurrencySlotsIncrementWithLease,
 )
-from flowyard.schemas.core import ConcurrencyLimitV2, ConcurrencyLimitWithLeaseResponse
+from flowyard.schemas.concurrency import ConcurrencyLease, ConcurrencyLimit
+from flowyard.schemas.core import (
+    ConcurrencyLimitV2,
+    ConcurrencyLimitWithLeaseResponse,
+    MinimalConcurrencyLimitResponse,
+)
 
 LOCKED = 423
 LimitRef = uuid.UUID | str
+# The longest pause between two attempts on a full limit. The server's Retry-After grows
+# with the queue it has seen; capping it keeps a freed slot from sitting idle for long.
+MAX_WAIT_SECONDS = 2.0
+
+
+def _wait_delay(response: Any, attempt: int) -> float:
+    # Jittered downwards so that clients turned away together do not come back together.
+    base = min(retry_delay(response, min(attempt, 4)), MAX_WAIT_SECONDS)
+    return base * random.uniform(0.5, 1.0)  # noqa: S311 - not for security
 
 
 class ConcurrencyAPI(BaseClient):
@@ -138,14 +153,40 @@ class ConcurrencyAPI(BaseClient):
                 holder=holder,
             )
         )
+        path = "/v2/concurrency_limits/increment-with-lease"
+        response = await self._until_granted(path, body, names, timeout_seconds)
+        return parse(ConcurrencyLimitWithLeaseResponse, response)
+
+    async def increment_slots(
+        self,
+        names: list[str],
+        slots: int = 1,
+        *,
+        mode: Literal["concurrency", "rate_limit"] = "rate_limit",
+        timeout_seconds: float | None = None,
+    ) -> list[MinimalConcurrencyLimitResponse]:
+        """Take ``slots`` on each named limit without a lease (how rate limits are used:
+        their slots decay by themselves). Waits while full, like :meth:`increment_with_lease`.
+
+        Raises:
+            ConcurrencySlotTimeout: the slots were still taken after ``timeout_seconds``.
+            InvalidRequest: ``rate_limit`` mode on a limit with no slot decay.
+        """
+        body = {"names": names, "slots": slots, "mode": mode}
+        path = "/v2/concurrency_limits/increment"
+        response = await self._until_granted(path, body, names, timeout_seconds)
+        return parse_list(MinimalConcurrencyLimitResponse, response)
+
+    async def _until_granted(
+        self, path: str, body: Any, names: list[str], timeout_seconds: float | None
+    ) -> Any:
         deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
         attempt = 0
-        path = "/v2/concurrency_limits/increment-with-lease"
         while True:
             response = await self._request("POST", path, json=body, accept=(LOCKED,))
             if response.status_code != LOCKED:
-                return parse(ConcurrencyLimitWithLeaseResponse, response)
-            delay = retry_delay(response, min(attempt, 4))
+                return response
+            delay = _wait_delay(response, attempt)
             if deadline is not None and time.monotonic() + delay > deadline:
                 raise ConcurrencySlotTimeout(
                     f"No free slots on {', '.join(names)} within {timeout_seconds:g}s "
@@ -169,6 +210,61 @@ class ConcurrencyAPI(BaseClient):
         body = dump(build(ConcurrencyLeaseRenewal, lease_duration=lease_duration))
         path = f"/v2/concurrency_limits/leases/{lease_id}/renew"
         await self._request("POST", path, json=body)
+
+    # -- admin: leases ---------------------------------------------------------------------
+
+    async def read_concurrency_leases(self, id_or_name: LimitRef) -> list[ConcurrencyLease]:
+        """The leases holding slots of a limit (by id or name), oldest first."""
+        path = f"/v2/concurrency_limits/{_ref(id_or_name)}/leases"
+        return parse_list(ConcurrencyLease, await self._request("GET", path))
+
+    async def revoke_concurrency_lease(self, lease_id: uuid.UUID) -> None:
+        """Revoke a lease: its slots are free at once. Raises ``ObjectNotFound``."""
+        await self._request("DELETE", f"/v2/concurrency_limits/leases/{lease_id}")
+
+    async def reset_concurrency_limit(self, id_or_name: LimitRef, active_slots: int = 0) -> None:
+        """Revoke every lease on a limit and set its held slots (default: all free)."""
+        path = f"/v2/concurrency_limits/{_ref(id_or_name)}/reset"
+        await self._request("POST", path, json={"active_slots": active_slots})
+
+    # -- tag (v1) limits -------------------------------------------------------------------
+
+    async def create_tag_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimit:
+        """Limit how many task runs tagged ``tag`` run at once (resizes an existing one).
+
+        The limit is stored as the global limit ``tag:<tag>``.
+        """
+        body = {"tag": tag, "concurrency_limit": limit}
+        return parse(
+            ConcurrencyLimit, await self._request("POST", "/concurrency_limits/", json=body)
+        )
+
+    async def read_tag_concurrency_limit(self, tag: str) -> ConcurrencyLimit:
+        """The limit on ``tag``, with the task runs holding its slots. Raises ``ObjectNotFound``."""
+        path = f"/concurrency_limits/tag/{segment(tag)}"
+        return parse(ConcurrencyLimit, await self._request("GET", path))
+
+    async def read_tag_concurrency_limits(
+        self, *, limit: int | None = None, offset: int = 0
+    ) -> list[ConcurrencyLimit]:
+        """Every tag limit, by tag, a page at a time."""
+        body: dict[str, Any] = {"offset": offset}
+        if limit is not None:
+            body["limit"] = limit
+        response = await self._request("POST", "/concurrency_limits/filter", json=body)
+        return parse_list(ConcurrencyLimit, response)
+
+    async def reset_tag_concurrency_limit(
+        self, tag: str, slot_override: list[uuid.UUID] | None = None
+    ) -> None:
+        """Free every slot of the limit on ``tag`` (or give them to ``slot_override``)."""
+        body = {"slot_override": [str(i) for i in slot_override] if slot_override else None}
+        path = f"/concurrency_limits/tag/{segment(tag)}/reset"
+        await self._request("POST", path, json=body)
+
+    async def delete_tag_concurrency_limit(self, tag: str) -> None:
+        """Delete the limit on ``tag``. Raises ``ObjectNotFound``."""
+        await self._request("DELETE", f"/concurrency_limits/tag/{segment(tag)}")
 
 
 def _ref(id_or_name: LimitRef) -> str:

@@ -216,7 +216,8 @@ class ConcurrencySlotsIncrementWithLease(ActionModel):
     names: list[str] = Field(min_length=1)
     slots: int = Field(gt=0)
     mode: Literal["concurrency", "rate_limit"] = "concurrency"
-    lease_duration: float = Field(default=300, ge=60, le=86400)
+    # The contract's minimum is 60 s; the server enforces its own configured minimum.
+    lease_duration: float = Field(default=300, gt=0, le=86400)
     holder: ConcurrencyLeaseHolder | None = None
 
 
@@ -232,4 +233,4 @@ class ConcurrencyLeaseRelease(ActionModel):
 
 
 class ConcurrencyLeaseRenewal(ActionModel):
-    lease_duration: float = Field(default=300, ge=60, le=86400)
+    lease_duration: float = Field(default=300, gt=0, le=86400)

@@ -252,6 +252,50 @@ class Flow(Generic[P, R]):
             return flow_engine.run_flow_async(self, args, kwargs, return_state=return_state)
         return flow_engine.run_flow_sync(self, args, kwargs, return_state=return_state)
 
+    def to_deployment(self, name: str, **options: Any) -> Any:
+        """Describe a deployment of this flow for :func:`flowyard.serve` or ``.apply()``.
+
+        Options: ``cron``, ``interval``, ``rrule`` (with ``timezone``, ``anchor_date``),
+        ``schedules``, ``parameters``, ``tags``, ``description``, ``version``, ``paused``,
+        ``work_pool_name``, ``work_queue_name``, ``job_variables``,
+        ``enforce_parameter_schema``, ``concurrency_limit``.
+        """
+        from flowyard.sdk.deployments import to_deployment
+
+        return to_deployment(self, name, **options)
+
+    def deploy(self, name: str, *, work_pool_name: str, **options: Any) -> Any:
+        """Create or update a deployment run by the workers of ``work_pool_name``; its id.
+
+        Takes the options of :meth:`to_deployment`. For a flow from :meth:`from_source`,
+        the deployment's pull steps fetch that source (a git clone, or the directory).
+        ``build`` and ``push`` are accepted for compatibility and ignored (no images).
+        """
+        from flowyard.sdk.deployments import deploy
+
+        options.pop("build", None)
+        options.pop("push", None)
+        return deploy(self, name, work_pool_name=work_pool_name, **options)
+
+    def serve(self, name: str, *, pause_on_shutdown: bool = True, **options: Any) -> None:
+        """Run this flow's deployment ``name`` from this process until Ctrl-C: its scheduled
+        runs (``cron=``, ``interval=``, ``rrule=``) and those requested with
+        ``flowyard deployment run``, each in a subprocess. Takes the options of
+        :meth:`to_deployment`, plus ``limit`` and ``pause_on_shutdown``."""
+        from flowyard.sdk.serve import serve
+
+        limit = options.pop("limit", None)
+        serve(self.to_deployment(name, **options), limit=limit, pause_on_shutdown=pause_on_shutdown)
+
+    @staticmethod
+    def from_source(source: Any, entrypoint: str) -> Flow[..., Any]:
+        """The flow at ``entrypoint`` (``"file.py:function"``) in ``source``: a directory or
+        a git repository URL (``url@branch`` picks a branch). ``.deploy(...)`` on it makes
+        a deployment whose runs fetch that source first."""
+        from flowyard.sdk.deployments import from_source
+
+        return from_source(source, entrypoint)
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_adapters"] = None  # rebuilt on demand; pydantic adapters need not travel

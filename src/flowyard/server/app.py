@@ -34,10 +34,14 @@ API_MODULES = [
     "artifacts",
     "deployments",
     "work_pools",
+    "work_queues",
+    "collections",
     "concurrency_limits",
     "block_types",
     "block_schemas",
     "block_documents",
+    "block_capabilities",
+    "flow_run_control",
 ]
 WORKSPACE_PREFIX = "/api/accounts/{account_id}/workspaces/{workspace_id}"
 GC_FIRST_THRESHOLD = 10_000

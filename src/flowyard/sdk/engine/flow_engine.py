@@ -32,7 +32,7 @@ from flowyard.exceptions import (
 )
 from flowyard.sdk import states
 from flowyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext
-from flowyard.sdk.engine import inputs
+from flowyard.sdk.engine import heartbeat, inputs
 from flowyard.sdk.engine.api import EngineAPI, FlowRunInfo, get_api
 from flowyard.sdk.engine.errors import crash_message, exception_message
 from flowyard.sdk.engine.task_engine import run_coroutine_sync
@@ -93,6 +93,30 @@ class FlowRunEngine:
         engine.create_run(found)
         return engine
 
+    @classmethod
+    def adopt(
+        cls, flow: Flow[..., Any], run: Any, parameters: dict[str, Any]
+    ) -> FlowRunEngine:
+        """An engine for an existing run (one a deployment made, started by a worker or
+        ``serve()``): it proposes Running on that run instead of creating one. ``run`` is
+        the run's :class:`~flowyard.schemas.core.FlowRun`."""
+        from flowyard.schemas.core import FlowRunPolicy
+
+        setup_logging()
+        engine = cls(flow, parameters)
+        api = engine.api = get_api()
+        # The flow's retry settings apply to this run (the deployment could not know them).
+        policy = FlowRunPolicy(retries=flow.retries, retry_delay=flow.retry_delay_seconds)
+        api.client.update_flow_run(run.id, flow_version=flow.version, empirical_policy=policy)
+        engine.info = FlowRunInfo(
+            id=run.id, name=run.name, flow_id=run.flow_id, flow_name=flow.name,
+            run_count=run.run_count, parameters=dict(run.parameters), model=run,
+        )  # fmt: skip
+        engine.logger = flow_run_logger(run.id, run.name, flow.name)
+        if engine.log_prints:
+            install_print_capture()
+        return engine
+
     @property
     def is_top_level(self) -> bool:
         """Whether this run is not a subflow (only top-level runs flush at the end)."""
@@ -149,6 +173,7 @@ class FlowRunEngine:
         if status == "ACCEPT":
             self.info.run_count += 1
             self.info.state = answered
+            heartbeat.hold(self.api, self.info.id)  # runs started by a worker/serve(): a lease
             self.started = time.monotonic()
             if self.info.run_count == 1:
                 self.logger.info(
@@ -275,7 +300,8 @@ class FlowRunEngine:
             state = states.Crashed(message=crash_message(exc), data=exc)
         try:
             self.api.reporter.flush(timeout=30)
-            self.api.set_flow_run_state(self.info.id, state)
+            # A run being cancelled ends Cancelled, not Crashed, whoever sent the signal.
+            state = heartbeat.settle_interrupted(self.api, self.info.id, state)
         except Exception as error:  # noqa: BLE001 - going down anyway: report, do not mask
             self.logger.error("Could not record the end of the flow run: %s", error)
         return self.finish(state)
@@ -284,6 +310,7 @@ class FlowRunEngine:
         """Run the hooks for the final state, log it, flush (top-level runs)."""
         flow = self.flow
         self.info.state = state
+        heartbeat.release(self.info.id)
         hooks = {
             states.COMPLETED: flow.on_completion,
             states.FAILED: flow.on_failure,

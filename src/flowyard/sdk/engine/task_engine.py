@@ -259,6 +259,8 @@ class TaskRunEngine:
     def finish(self, state: states.State) -> states.State:
         """Record the final state, run the completion/failure hooks, log the outcome."""
         run, task = self.run, self.task
+        if run.tags:
+            _release_tag_slots(run.id)
         run.end_time = end = time.time()
         if run.start_time is not None:
             run.total_run_time = end - run.start_time
@@ -307,6 +309,8 @@ class TaskRunEngine:
         """Run the task to a final state in this thread."""
         if (self.has_futures or self.wait_for) and (not_ready := self.resolve_inputs()):
             return not_ready
+        if self.run.tags and (refused := _take_tag_slots(self)) is not None:
+            return self.finish(refused)
         cached = self.begin()
         if cached is not None:
             return self.finish(cached)
@@ -343,6 +347,8 @@ class TaskRunEngine:
             not_ready = self.resolve_inputs()
             if not_ready:
                 return not_ready
+        if self.run.tags and (refused := await asyncio.to_thread(_take_tag_slots, self)):
+            return self.finish(refused)
         cached = self.begin()
         if cached is not None:
             return self.finish(cached)
@@ -373,6 +379,19 @@ class TaskRunEngine:
         finally:
             TASK_RUN.reset(token)
         return self.finish(state)
+
+
+def _take_tag_slots(engine: TaskRunEngine) -> states.State | None:
+    # Tag concurrency limits (imported here: untagged tasks never load the module).
+    from flowyard.sdk.concurrency import take_tag_slots
+
+    return take_tag_slots(engine)
+
+
+def _release_tag_slots(run_id: Any) -> None:
+    from flowyard.sdk.concurrency import release_tag_slots
+
+    release_tag_slots(run_id)
 
 
 def _call_with_timeout(task: Task[..., Any], params: dict[str, Any]) -> Any:

@@ -42,6 +42,13 @@ def _name_taken(name: str) -> str:
     return f"A concurrency limit named {name!r} already exists."
 
 
+def check_lease_duration(request: Request, seconds: float) -> None:
+    """Refuse leases shorter than the server's minimum (the contract's 60 s by default)."""
+    minimum = request.app.state.settings.server_concurrency_min_lease_seconds
+    if seconds < minimum:
+        raise HTTPException(422, f"lease_duration: must be at least {minimum:g} seconds.")
+
+
 def _parse_id(id_or_name: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(id_or_name)
@@ -88,8 +95,9 @@ async def increment_slots(body: actions.ConcurrencySlotsIncrement, ctx: Ctx) -> 
 
 @router.post("/increment-with-lease", response_model=core.ConcurrencyLimitWithLeaseResponse)
 async def increment_slots_with_lease(
-    body: actions.ConcurrencySlotsIncrementWithLease, ctx: Ctx
+    body: actions.ConcurrencySlotsIncrementWithLease, ctx: Ctx, request: Request
 ) -> JSONResponse:
+    check_lease_duration(request, body.lease_duration)
     lease_id = uuid.uuid4()
     holder = body.holder.model_dump(mode="json") if body.holder else None
     limits = await _increment(
@@ -159,8 +167,10 @@ async def decrement_slots_with_lease(
 async def renew_lease(
     lease_id: uuid.UUID,
     ctx: Ctx,
+    request: Request,
     body: actions.ConcurrencyLeaseRenewal = Body(default_factory=actions.ConcurrencyLeaseRenewal),
 ) -> Response:
+    check_lease_duration(request, body.lease_duration)
     now = utcnow()
     expiration = now + dt.timedelta(seconds=body.lease_duration)
     async with ctx.db.write() as session:
@@ -203,5 +213,8 @@ async def delete_concurrency_limit(id_or_name: str, ctx: Ctx) -> Response:
         row = await _find(session, ctx, id_or_name)
         if row is None:
             raise HTTPException(404, NOT_FOUND)
-        await queries.delete_concurrency_limit(session, ctx.workspace_id, row.id)
+        # Revoke its leases too: a slot of a deleted limit is held by nobody.
+        from flowyard.server.queries.concurrency_holders import delete_limit_and_leases
+
+        await delete_limit_and_leases(session, ctx.workspace_id, row.id, utcnow())
     return no_content()

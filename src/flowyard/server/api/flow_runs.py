@@ -27,6 +27,7 @@ from flowyard.server.api.runs_common import (
 from flowyard.server.api.validation import documented_body, parse_body
 from flowyard.server.database import orm
 from flowyard.server.database.types import utcnow
+from flowyard.server.dispatch import prepare_queued_run
 from flowyard.server.orchestration.transitions import insert_new_flow_run, set_flow_run_state
 from flowyard.server.queries import flow_runs as queries
 from flowyard.server.queries import history
@@ -126,6 +127,7 @@ async def _insert(
     run = await queries.create_flow_run(session, workspace_id, create)
     if run is None:
         return None
+    await prepare_queued_run(session, workspace_id, run)  # link to its queue, wake workers
     state = await insert_new_flow_run(session, run, create.state)
     return queries.flow_run_schema(run, state), True
 

@@ -187,10 +187,17 @@ async def increment_slots(
     decayed = _decayed_slots_sql(dialect, now)
     fits = decayed + slots <= LIMITS.c.limit
     savepoint = await session.begin_nested()
+    # A grant takes back one denial per slot: ``denied_slots`` then tracks (denials -
+    # grants), which settles at about the number of waiters, so the Retry-After below
+    # converges on the wait a queue of that length would have.
     result = await session.execute(
         sa.update(LIMITS)
         .where(LIMITS.c.id.in_(ids), fits)
-        .values(active_slots=decayed + slots, updated=now)
+        .values(
+            active_slots=decayed + slots,
+            denied_slots=_floor_at_zero(dialect, LIMITS.c.denied_slots - slots),
+            updated=now,
+        )
         .execution_options(synchronize_session=False)
     )
     if result.rowcount == len(ids):  # type: ignore[attr-defined]

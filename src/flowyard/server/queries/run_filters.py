@@ -160,11 +160,9 @@ def _deployments(
     flt: filters.DeploymentFilter | None,
     dialect: str,
 ) -> list[Condition]:
-    deployment_model = getattr(orm, "Deployment", None)
-    if deployment_model is None:
-        # No deployment table: a run's deployment id is all there is to match.
-        return compile_filter(flt, _Unknown(id=run.deployment_id), dialect)
-    deployment = aliased(deployment_model)
+    from flowyard.server.database.orm_deployments import Deployment
+
+    deployment = aliased(Deployment)
     conditions = compile_filter(flt, deployment, dialect)
     if not conditions:
         return []

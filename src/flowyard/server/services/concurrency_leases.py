@@ -35,8 +35,14 @@ async def reap_expired_leases(db: Database) -> int:
             return total
 
 
-async def start(app: Any, interval: float = LOOP_SECONDS) -> Stop:
+async def start(app: Any, interval: float | None = None) -> Stop:
     db: Database = app.state.db
+    if interval is None:
+        settings = getattr(app.state, "settings", None)
+        interval = (
+            settings.server_services_concurrency_leases_loop_seconds if settings else LOOP_SECONDS
+        )
+    every: float = interval
 
     async def loop() -> None:
         while True:
@@ -46,7 +52,7 @@ async def start(app: Any, interval: float = LOOP_SECONDS) -> Stop:
                     logger.info("Released %d expired concurrency leases", released)
             except Exception:
                 logger.exception("Releasing expired concurrency leases failed")
-            await asyncio.sleep(interval)
+            await asyncio.sleep(every)
 
     task = asyncio.create_task(loop(), name="flowyard-lease-reaper")
 

@@ -1,0 +1,1 @@
+"""Blocks on the server: built-in types, encryption at rest, documents, validation."""

@@ -1,0 +1,65 @@
+"""Secret fields of block data: masking them on reads, keeping them on masked writes.
+
+A schema's ``secret_fields`` lists dotted paths into the data: ``password``, ``a.b`` for a
+value nested in an object, and ``headers.*`` for every value of an object.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flowyard.schemas.blocks import OBFUSCATED
+
+
+def secret_fields_of(fields: dict[str, Any]) -> list[str]:
+    value = fields.get("secret_fields")
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _targets(data: Any, parts: list[str]) -> list[tuple[dict[str, Any], str]]:
+    """The (container, key) pairs a path names in ``data``; a list on the way is walked
+    item by item (a secret field of a model in a list field)."""
+    if isinstance(data, list):
+        return [pair for item in data for pair in _targets(item, parts)]
+    if not parts or not isinstance(data, dict):
+        return []
+    head, rest = parts[0], parts[1:]
+    keys = list(data) if head == "*" else [head] if head in data else []
+    if not rest:
+        return [(data, key) for key in keys]
+    found: list[tuple[dict[str, Any], str]] = []
+    for key in keys:
+        found.extend(_targets(data[key], rest))
+    return found
+
+
+def obfuscate(data: dict[str, Any], secret_fields: list[str]) -> dict[str, Any]:
+    """A copy of ``data`` with every secret value (that is set) shown as ``********``."""
+    if not secret_fields:
+        return data
+    masked = copy.deepcopy(data)
+    for path in secret_fields:
+        for container, key in _targets(masked, path.split(".")):
+            if container[key] is not None:
+                container[key] = OBFUSCATED
+    return masked
+
+
+def keep_masked_secrets(
+    new: dict[str, Any], old: dict[str, Any], secret_fields: list[str]
+) -> dict[str, Any]:
+    """``new`` where each secret value sent back as ``********`` (a client echoing what it
+    read) is replaced by the stored value, so that a read-modify-write keeps the secret."""
+    if not secret_fields:
+        return new
+    merged = copy.deepcopy(new)
+    for path in secret_fields:
+        for container, key in _targets(merged, path.split(".")):
+            if container[key] != OBFUSCATED:
+                continue
+            stored = _targets(old, path.split("."))
+            original = [c[k] for c, k in stored if k == key]
+            if original:
+                container[key] = original[0]
+    return merged

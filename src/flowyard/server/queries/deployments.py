@@ -1,0 +1,386 @@
+"""Deployments: upsert by flow and name, read, filter, count, update, delete, and the
+flow runs made from them (on request; the scheduler makes the scheduled ones).
+
+Work pool linkage goes through ``queries.work_pools.resolve_work_queue`` (a pool named but
+missing is a 404 naming it) and ``job_templates.validate_job_variables`` (a job variable
+the pool's template refuses is a 422 naming it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import HTTPException
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from flowyard.schemas import actions
+from flowyard.schemas.deployments import (
+    Deployment,
+    DeploymentCreate,
+    DeploymentFilters,
+    DeploymentFlowRunCreate,
+    DeploymentSort,
+    DeploymentUpdate,
+)
+from flowyard.schemas.states import StateCreate, StateDetails, StateType
+from flowyard.server.database import orm
+from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
+from flowyard.server.database.orm_deployments import DeploymentSchedule as ScheduleRow
+from flowyard.server.database.types import utcnow
+from flowyard.server.queries import schedules as schedule_queries
+from flowyard.server.queries.filtering import Condition, compile_filter, json_list_contains
+from flowyard.server.queries.job_templates import _check_object, validate_job_variables
+from flowyard.server.queries.run_filters import flow_run_side
+
+SORTS: dict[DeploymentSort, list[Any]] = {
+    DeploymentSort.CREATED_DESC: [DeploymentRow.created.desc(), DeploymentRow.id],
+    DeploymentSort.UPDATED_DESC: [DeploymentRow.updated.desc(), DeploymentRow.id],
+    DeploymentSort.NAME_ASC: [DeploymentRow.name.asc(), DeploymentRow.id],
+    DeploymentSort.NAME_DESC: [DeploymentRow.name.desc(), DeploymentRow.id],
+}
+# A deployment polled (by serve() or a worker) this recently is READY.
+READY_SECONDS = 60
+# Fields of create/update that are not plain columns.
+_NOT_COLUMNS = {"schedules", "version_info", "global_concurrency_limit_id", "flow_id", "name"}
+_NOT_NULL = {"parameters", "tags", "labels", "job_variables", "paused", "enforce_parameter_schema"}
+
+
+async def _link_work_pool(
+    session: AsyncSession, workspace_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Resolve the pool/queue names into the queue id, checking the job variables."""
+    pool_name = values.get("work_pool_name")
+    if not pool_name:
+        values["work_queue_id"] = None
+        return
+    from flowyard.server.queries.work_pools import require_work_pool, resolve_work_queue
+
+    pool = await require_work_pool(session, workspace_id, pool_name)
+    queue = await resolve_work_queue(
+        session, workspace_id, pool_name, values.get("work_queue_name")
+    )
+    validate_job_variables(pool.base_job_template or {}, values.get("job_variables") or {})
+    values["work_queue_id"] = queue.id
+    values["work_queue_name"] = queue.name
+
+
+async def upsert_deployment(
+    session: AsyncSession, workspace_id: uuid.UUID, create: DeploymentCreate
+) -> tuple[DeploymentRow, bool]:
+    """Create the deployment, or update the flow's deployment of that name with the fields
+    given (as the contract's ``POST /deployments/`` does). Returns it and whether it is new."""
+    flow = await session.scalar(
+        sa.select(orm.Flow.id).where(
+            orm.Flow.workspace_id == workspace_id, orm.Flow.id == create.flow_id
+        )
+    )
+    if flow is None:
+        raise HTTPException(404, f"flow_id: no flow {create.flow_id} in this workspace.")
+    existing = await session.scalar(
+        sa.select(DeploymentRow)
+        .where(
+            DeploymentRow.workspace_id == workspace_id,
+            DeploymentRow.flow_id == create.flow_id,
+            DeploymentRow.name == create.name,
+        )
+        .with_for_update()
+    )
+    given = create.model_fields_set | {"name", "flow_id"}
+    values = {
+        key: value
+        for key, value in create.model_dump(mode="json").items()
+        if key not in _NOT_COLUMNS and (existing is None or key in given)
+    }
+    if existing is None or "labels" in given:
+        values["labels"] = dict(create.labels or {})
+    if existing is not None and "work_pool_name" not in given:
+        values["work_pool_name"] = existing.work_pool_name
+        values.setdefault("work_queue_name", existing.work_queue_name)
+        values.setdefault("job_variables", existing.job_variables)
+    await _link_work_pool(session, workspace_id, values)
+    if existing is None:
+        row = DeploymentRow(
+            workspace_id=workspace_id, flow_id=create.flow_id, name=create.name, **values
+        )
+        session.add(row)
+        await session.flush()
+        created = True
+    else:
+        row = existing
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.updated = utcnow()
+        created = False
+    if created or "schedules" in create.model_fields_set:
+        await schedule_queries.replace_schedules(session, row, create.schedules)
+    await session.flush()
+    return row, created
+
+
+async def read_deployment(
+    session: AsyncSession, workspace_id: uuid.UUID, deployment_id: uuid.UUID
+) -> DeploymentRow | None:
+    return await session.scalar(
+        sa.select(DeploymentRow).where(
+            DeploymentRow.workspace_id == workspace_id, DeploymentRow.id == deployment_id
+        )
+    )
+
+
+async def read_deployment_by_name(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_name: str, name: str
+) -> DeploymentRow | None:
+    return await session.scalar(
+        sa.select(DeploymentRow)
+        .join(orm.Flow, orm.Flow.id == DeploymentRow.flow_id)
+        .where(
+            DeploymentRow.workspace_id == workspace_id,
+            orm.Flow.name == flow_name,
+            DeploymentRow.name == name,
+        )
+    )
+
+
+def deployment_conditions(
+    workspace_id: uuid.UUID, body: DeploymentFilters | None, dialect: str
+) -> list[Condition]:
+    conditions: list[Condition] = [DeploymentRow.workspace_id == workspace_id]
+    if body is None:
+        return conditions
+
+    def tags(flt: Any) -> list[Condition]:
+        parts = [json_list_contains(DeploymentRow.tags, t, dialect) for t in flt.all_ or []]
+        if flt.any_:
+            parts.append(
+                sa.or_(*(json_list_contains(DeploymentRow.tags, t, dialect) for t in flt.any_))
+            )
+        if flt.is_null_ is not None:
+            empty = sa.func.coalesce(sa.cast(DeploymentRow.tags, sa.String), "[]") == "[]"
+            parts.append(empty if flt.is_null_ else sa.not_(empty))
+        return parts
+
+    def either_name(flt: dict[str, Any]) -> list[Condition]:
+        text = str(flt.get("like_") or "")
+        if not text:
+            return []
+        flow_ids = sa.select(orm.Flow.id).where(orm.Flow.name.ilike(f"%{text}%"))
+        return [sa.or_(DeploymentRow.name.ilike(f"%{text}%"), DeploymentRow.flow_id.in_(flow_ids))]
+
+    special = {
+        "tags": tags,
+        "flow_or_deployment_name": either_name,
+        "concurrency_limit": lambda f: [],
+    }
+    conditions += compile_filter(body.deployments, DeploymentRow, dialect, special=special)
+    flow = aliased(orm.Flow)
+    flow_conditions = compile_filter(body.flows, flow, dialect)
+    if flow_conditions:
+        conditions.append(
+            DeploymentRow.flow_id.in_(
+                sa.select(flow.id).where(flow.workspace_id == workspace_id, *flow_conditions)
+            )
+        )
+    if body.flow_runs is not None:
+        from flowyard.schemas.filters import RunFilters
+
+        run = aliased(orm.FlowRun)
+        run_conditions = flow_run_side(
+            run, workspace_id, RunFilters(flow_runs=body.flow_runs), dialect
+        )
+        conditions.append(
+            DeploymentRow.id.in_(
+                sa.select(run.deployment_id).where(
+                    run.workspace_id == workspace_id, *run_conditions
+                )
+            )
+        )
+    if body.work_pools is not None:
+        conditions += compile_filter(
+            body.work_pools, _PoolColumns(DeploymentRow.work_pool_name), dialect
+        )
+    return conditions
+
+
+class _PoolColumns:
+    def __init__(self, name: Any) -> None:
+        self.name = name
+        self.id = sa.cast(sa.null(), sa.Uuid)
+
+
+async def read_deployments(
+    session: AsyncSession,
+    conditions: Sequence[Condition],
+    sort: DeploymentSort = DeploymentSort.NAME_ASC,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[DeploymentRow]:
+    query = sa.select(DeploymentRow).where(*conditions).order_by(*SORTS[sort])
+    return list((await session.scalars(query.limit(limit).offset(offset))).all())
+
+
+async def count_deployments(session: AsyncSession, conditions: Sequence[Condition]) -> int:
+    query = sa.select(sa.func.count()).select_from(DeploymentRow).where(*conditions)
+    return int(await session.scalar(query) or 0)
+
+
+async def update_deployment(
+    session: AsyncSession, workspace_id: uuid.UUID, row: DeploymentRow, update: DeploymentUpdate
+) -> bool:
+    """Apply the fields the update sets. True when the schedule-related state changed
+    (paused or schedules), so the caller can wake the scheduler."""
+    values = {
+        key: value
+        for key, value in update.model_dump(mode="json", exclude_unset=True).items()
+        if key not in _NOT_COLUMNS and (value is not None or key not in _NOT_NULL)
+    }
+    if {"work_pool_name", "work_queue_name", "job_variables"} & values.keys():
+        linked = {
+            "work_pool_name": values.get("work_pool_name", row.work_pool_name),
+            "work_queue_name": values.get("work_queue_name", row.work_queue_name),
+            "job_variables": values.get("job_variables", row.job_variables),
+        }
+        if "work_pool_name" in values and "work_queue_name" not in values:
+            linked["work_queue_name"] = None  # a new pool: its default queue
+        await _link_work_pool(session, workspace_id, linked)
+        values.update(linked)
+    was_paused = row.paused
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.updated = utcnow()
+    changed = "paused" in values and values["paused"] != was_paused
+    if update.schedules is not None:
+        await schedule_queries.replace_schedules(session, row, update.schedules)
+        changed = True
+    if row.paused and not was_paused:
+        await schedule_queries.delete_auto_scheduled_runs(session, workspace_id, row.id)
+    await session.flush()
+    return changed
+
+
+async def set_paused(
+    session: AsyncSession, workspace_id: uuid.UUID, row: DeploymentRow, paused: bool
+) -> None:
+    row.paused = paused
+    row.updated = utcnow()
+    if paused:
+        await schedule_queries.delete_auto_scheduled_runs(session, workspace_id, row.id)
+    await session.flush()
+
+
+async def delete_deployment(
+    session: AsyncSession, workspace_id: uuid.UUID, deployment_id: uuid.UUID
+) -> bool:
+    """Delete the deployment, its schedules and its runs still waiting to start."""
+    await schedule_queries.delete_scheduled_runs(session, workspace_id, deployment_id)
+    result = await session.execute(
+        sa.delete(DeploymentRow).where(
+            DeploymentRow.workspace_id == workspace_id, DeploymentRow.id == deployment_id
+        )
+    )
+    await session.execute(sa.delete(ScheduleRow).where(ScheduleRow.deployment_id == deployment_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def check_parameters(row: DeploymentRow, parameters: dict[str, Any], enforce: bool | None) -> None:
+    """422 naming the first parameter that does not fit the deployment's schema."""
+    schema = row.parameter_openapi_schema
+    if not (row.enforce_parameter_schema if enforce is None else enforce) or not schema:
+        return
+    problem = _check_object(parameters, schema, schema)
+    if problem is not None:
+        raise HTTPException(422, f"parameters.{problem}")
+
+
+def flow_run_create(row: DeploymentRow, body: DeploymentFlowRunCreate) -> actions.FlowRunCreate:
+    """The flow run a request to run the deployment makes: its parameters over the
+    deployment's, Scheduled now unless a state is given."""
+    parameters = {**(row.parameters or {}), **body.parameters}
+    check_parameters(row, parameters, body.enforce_parameter_schema)
+    state = body.state or StateCreate(
+        type=StateType.SCHEDULED,
+        name="Scheduled",
+        state_details=StateDetails(scheduled_time=utcnow()),
+    )
+    return actions.FlowRunCreate(
+        flow_id=row.flow_id,
+        deployment_id=row.id,
+        state=state,
+        name=body.name,
+        parameters=parameters,
+        context=body.context,
+        infrastructure_document_id=body.infrastructure_document_id
+        or row.infrastructure_document_id,
+        empirical_policy=body.empirical_policy,
+        tags=sorted({*(row.tags or []), *body.tags}),
+        labels={**(row.labels or {}), **(body.labels or {})},
+        idempotency_key=body.idempotency_key,
+        parent_task_run_id=body.parent_task_run_id,
+        work_pool_name=row.work_pool_name,
+        work_queue_name=body.work_queue_name or row.work_queue_name,
+        job_variables={**(row.job_variables or {}), **(body.job_variables or {})},
+    )
+
+
+def link_run(run: orm.FlowRun, row: DeploymentRow, queue_name_given: bool) -> None:
+    """Copy the deployment's queue and version onto a new run."""
+    run.deployment_version = row.version
+    if row.work_queue_id is not None and not queue_name_given:
+        run.work_queue_id = row.work_queue_id
+        run.work_queue_name = row.work_queue_name
+
+
+def deployment_schema(
+    row: DeploymentRow, schedules: Sequence[ScheduleRow], now: dt.datetime | None = None
+) -> Deployment:
+    now = now or utcnow()
+    model = Deployment.model_validate(row, from_attributes=True)
+    model.schedules = [schedule_queries.schedule_schema(s) for s in schedules]
+    polled = row.last_polled
+    fresh = polled is not None and (now - polled).total_seconds() < READY_SECONDS
+    model.status = "READY" if fresh and not row.paused else "NOT_READY"
+    return model
+
+
+async def deployment_schemas(
+    session: AsyncSession, rows: Sequence[DeploymentRow]
+) -> list[Deployment]:
+    """Response models of several deployments, their schedules read in one query."""
+    by_deployment = await schedule_queries.read_schedules_of(session, [r.id for r in rows])
+    now = utcnow()
+    return [deployment_schema(r, by_deployment.get(r.id, []), now) for r in rows]
+
+
+# serve() polls several times a second: record a poll at most this often (a write each
+# time would cost more than the poll).
+POLL_RECORD_SECONDS = 10
+
+
+async def stale_polls(
+    session: AsyncSession, workspace_id: uuid.UUID, deployment_ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Which of these deployments have no poll recorded in the last POLL_RECORD_SECONDS."""
+    if not deployment_ids:
+        return []
+    since = utcnow() - dt.timedelta(seconds=POLL_RECORD_SECONDS)
+    query = sa.select(DeploymentRow.id).where(
+        DeploymentRow.workspace_id == workspace_id,
+        DeploymentRow.id.in_(deployment_ids),
+        sa.or_(DeploymentRow.last_polled.is_(None), DeploymentRow.last_polled < since),
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def mark_polled(
+    session: AsyncSession, workspace_id: uuid.UUID, deployment_ids: Sequence[uuid.UUID]
+) -> None:
+    if deployment_ids:
+        await session.execute(
+            sa.update(DeploymentRow)
+            .where(DeploymentRow.workspace_id == workspace_id, DeploymentRow.id.in_(deployment_ids))
+            .values(last_polled=utcnow(), status="READY")
+        )

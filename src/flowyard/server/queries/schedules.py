@@ -1,0 +1,404 @@
+"""Deployment schedules, and the scheduled runs they make.
+
+Every run a schedule makes carries the idempotency key
+``scheduled {deployment_id} {schedule_id} {slot}``; the flow-run table's unique
+``(workspace_id, flow_id, idempotency_key)`` makes inserting a slot twice a no-op, so two
+schedulers (two server processes on one database) can never create two runs for one slot.
+Runs are inserted in bulk: one statement for the runs (``ON CONFLICT DO NOTHING …
+RETURNING id``) and one for the states of those that were new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flowyard.schemas.deployments import (
+    DeploymentSchedule,
+    DeploymentScheduleCreate,
+    DeploymentScheduleUpdate,
+)
+from flowyard.schemas.schedules import schedule_from_json
+from flowyard.schemas.states import State, StateDetails, StateType
+from flowyard.server.database import orm
+from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
+from flowyard.server.database.orm_deployments import DeploymentSchedule as ScheduleRow
+from flowyard.server.database.types import new_id, utcnow
+from flowyard.server.dispatch import notify_after_commit
+from flowyard.server.orchestration.persistence import FLOW_RUN_STATE_TABLE, FLOW_RUN_TABLE
+from flowyard.server.queries.run_names import generate_run_name
+from flowyard.server.queries.upsert import dialect_insert
+from flowyard.server.schedules import next_times
+
+KEY_PREFIX = "scheduled"
+
+
+def slot_key(deployment_id: uuid.UUID, schedule_id: uuid.UUID, slot: dt.datetime) -> str:
+    return f"{KEY_PREFIX} {deployment_id} {schedule_id} {slot.astimezone(dt.UTC).isoformat()}"
+
+
+def schedule_schema(row: ScheduleRow) -> DeploymentSchedule:
+    return DeploymentSchedule(
+        id=row.id,
+        created=row.created,
+        updated=row.updated,
+        deployment_id=row.deployment_id,
+        schedule=schedule_from_json(row.schedule),
+        active=row.active,
+        max_scheduled_runs=row.max_scheduled_runs,
+        parameters=row.parameters or {},
+        slug=row.slug,
+    )
+
+
+def _row(deployment: DeploymentRow, create: DeploymentScheduleCreate) -> ScheduleRow:
+    return ScheduleRow(
+        id=new_id(),
+        workspace_id=deployment.workspace_id,
+        deployment_id=deployment.id,
+        schedule=create.schedule.model_dump(mode="json"),
+        active=create.active,
+        max_scheduled_runs=create.max_scheduled_runs,
+        parameters=create.parameters,
+        slug=create.slug,
+    )
+
+
+async def replace_schedules(
+    session: AsyncSession, deployment: DeploymentRow, creates: Sequence[DeploymentScheduleCreate]
+) -> list[ScheduleRow]:
+    """Make ``creates`` the deployment's schedules. A schedule with the slug of an existing
+    one keeps its id (its runs stay); the others' future runs go with them."""
+    existing = await read_schedules(session, deployment.workspace_id, deployment.id)
+    by_slug = {s.slug: s for s in existing if s.slug}
+    kept: list[ScheduleRow] = []
+    for create in creates:
+        old = by_slug.pop(create.slug, None) if create.slug else None
+        if old is not None:
+            await update_schedule(
+                session, old, DeploymentScheduleUpdate(**create.model_dump(exclude={"slug"}))
+            )
+            kept.append(old)
+        else:
+            row = _row(deployment, create)
+            session.add(row)
+            kept.append(row)
+    gone = [s for s in existing if s not in kept]
+    for row in gone:
+        await delete_schedule(session, deployment.workspace_id, row)
+    await session.flush()
+    return kept
+
+
+async def create_schedules(
+    session: AsyncSession, deployment: DeploymentRow, creates: Sequence[DeploymentScheduleCreate]
+) -> list[ScheduleRow]:
+    rows = [_row(deployment, create) for create in creates]
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
+async def read_schedules(
+    session: AsyncSession, workspace_id: uuid.UUID, deployment_id: uuid.UUID
+) -> list[ScheduleRow]:
+    query = (
+        sa.select(ScheduleRow)
+        .where(ScheduleRow.workspace_id == workspace_id, ScheduleRow.deployment_id == deployment_id)
+        .order_by(ScheduleRow.created, ScheduleRow.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def read_schedules_of(
+    session: AsyncSession, deployment_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ScheduleRow]]:
+    out: dict[uuid.UUID, list[ScheduleRow]] = {}
+    if not deployment_ids:
+        return out
+    query = (
+        sa.select(ScheduleRow)
+        .where(ScheduleRow.deployment_id.in_(deployment_ids))
+        .order_by(ScheduleRow.created, ScheduleRow.id)
+    )
+    for row in (await session.scalars(query)).all():
+        out.setdefault(row.deployment_id, []).append(row)
+    return out
+
+
+async def read_schedule(
+    session: AsyncSession, deployment_id: uuid.UUID, schedule_id: uuid.UUID
+) -> ScheduleRow | None:
+    return await session.scalar(
+        sa.select(ScheduleRow).where(
+            ScheduleRow.deployment_id == deployment_id, ScheduleRow.id == schedule_id
+        )
+    )
+
+
+async def update_schedule(
+    session: AsyncSession, row: ScheduleRow, update: DeploymentScheduleUpdate
+) -> None:
+    """Apply the update; a changed or deactivated schedule loses its future runs (the
+    scheduler makes the new ones)."""
+    values = update.model_dump(mode="json", exclude_unset=True, exclude={"replaces"})
+    changed_timing = "schedule" in values and values["schedule"] != row.schedule
+    for key, value in values.items():
+        if value is None and key in {"schedule", "active", "parameters"}:
+            continue
+        setattr(row, key, value)
+    row.updated = utcnow()
+    if changed_timing or not row.active or "parameters" in values:
+        await delete_auto_scheduled_runs(session, row.workspace_id, row.deployment_id, row.id)
+    await session.flush()
+
+
+async def delete_schedule(session: AsyncSession, workspace_id: uuid.UUID, row: ScheduleRow) -> None:
+    await delete_auto_scheduled_runs(session, workspace_id, row.deployment_id, row.id)
+    await session.delete(row)
+
+
+def _waiting(workspace_id: uuid.UUID, deployment_id: uuid.UUID) -> list[Any]:
+    return [
+        orm.FlowRun.workspace_id == workspace_id,
+        orm.FlowRun.deployment_id == deployment_id,
+        orm.FlowRun.state_type == StateType.SCHEDULED.value,
+    ]
+
+
+async def delete_auto_scheduled_runs(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    deployment_id: uuid.UUID,
+    schedule_id: uuid.UUID | None = None,
+) -> int:
+    """Delete the runs the scheduler made (of one schedule, or all) that are still
+    Scheduled: pausing and deactivating take them away, resuming makes them again."""
+    conditions = [*_waiting(workspace_id, deployment_id), orm.FlowRun.auto_scheduled.is_(True)]
+    if schedule_id is not None:
+        prefix = f"{KEY_PREFIX} {deployment_id} {schedule_id} "
+        conditions.append(orm.FlowRun.idempotency_key.startswith(prefix, autoescape=True))
+    result = await session.execute(sa.delete(orm.FlowRun).where(*conditions))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def delete_scheduled_runs(
+    session: AsyncSession, workspace_id: uuid.UUID, deployment_id: uuid.UUID
+) -> int:
+    """Delete every run of the deployment that is still Scheduled (auto or not)."""
+    result = await session.execute(
+        sa.delete(orm.FlowRun).where(*_waiting(workspace_id, deployment_id))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- making scheduled runs ---------------------------------------------------------------
+
+
+def _slots(
+    schedule: ScheduleRow,
+    now: dt.datetime,
+    *,
+    max_runs: int,
+    min_runs: int,
+    horizon: dt.timedelta,
+    min_horizon: dt.timedelta,
+) -> list[dt.datetime]:
+    """The slots to have runs for: up to ``max_runs`` (or the schedule's own bound) within
+    ``horizon``, but at least ``min_runs`` and everything within ``min_horizon`` (never
+    more than the bound: a one-second interval gets 100 runs, not an hour of them)."""
+    limit = min(schedule.max_scheduled_runs or max_runs, max_runs)
+    spec = schedule_from_json(schedule.schedule)
+    far = next_times(spec, now, now + horizon, limit)
+    if len(far) < min(min_runs, limit):
+        far = next_times(spec, now, now + dt.timedelta(days=3650), min(min_runs, limit))
+    near = next_times(spec, now, now + min_horizon, limit)
+    return sorted(set(far) | set(near))
+
+
+async def schedule_deployment_runs(
+    session: AsyncSession,
+    deployment: DeploymentRow,
+    schedules: Sequence[ScheduleRow],
+    now: dt.datetime,
+    **bounds: Any,
+) -> int:
+    """Insert the missing scheduled runs of one deployment; returns how many were new."""
+    return await schedule_runs(session, [(deployment, schedules)], now, **bounds)
+
+
+async def schedule_runs(
+    session: AsyncSession,
+    batch: Sequence[tuple[DeploymentRow, Sequence[ScheduleRow]]],
+    now: dt.datetime,
+    *,
+    max_runs: int = 100,
+    min_runs: int = 3,
+    horizon: dt.timedelta = dt.timedelta(days=100),
+    min_horizon: dt.timedelta = dt.timedelta(hours=1),
+) -> int:
+    """Insert the missing scheduled runs of a batch of deployments in bulk (one executemany
+    of one statement, whatever the number of deployments); returns how many were new."""
+    pool_ids = await _pool_ids(session, {d.work_queue_id for d, _ in batch if d.work_queue_id})
+    runs: list[dict[str, Any]] = []
+    details: dict[str, dt.datetime] = {}
+    for deployment, schedules in batch:
+        active = [s for s in schedules if s.active]
+        if not active:
+            continue
+        taken = await _taken_keys(session, deployment)
+        pool_id = pool_ids.get(deployment.work_queue_id) if deployment.work_queue_id else None
+        for schedule in active:
+            parameters = {**(deployment.parameters or {}), **(schedule.parameters or {})}
+            slots = _slots(
+                schedule, now, max_runs=max_runs, min_runs=min_runs, horizon=horizon,
+                min_horizon=min_horizon,
+            )  # fmt: skip
+            for slot in slots:
+                key = slot_key(deployment.id, schedule.id, slot)
+                if key not in taken:
+                    details[key] = slot
+                    runs.append(_run_values(deployment, parameters, key, slot, now, pool_id))
+    if not runs:
+        return 0
+    # executemany of one statement: compiled once and sent by SQLAlchemy's "insertmanyvalues"
+    # in multi-row batches, RETURNING only the rows that were new (a slot taken by another
+    # scheduler in the meantime is skipped by ON CONFLICT).
+    stmt = (
+        dialect_insert(session, FLOW_RUN_TABLE)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "flow_id", "idempotency_key"])
+        .returning(
+            FLOW_RUN_TABLE.c.id,
+            FLOW_RUN_TABLE.c.workspace_id,
+            FLOW_RUN_TABLE.c.state_id,
+            FLOW_RUN_TABLE.c.idempotency_key,
+        )
+    )
+    inserted = (await session.execute(stmt, runs)).all()
+    created = len(inserted)
+    if inserted:
+        states = [
+            _state_values(workspace_id, run_id, state_id, details[key], now)
+            for run_id, workspace_id, state_id, key in inserted
+        ]
+        await session.execute(sa.insert(FLOW_RUN_STATE_TABLE), states)
+    if created and any(r["work_queue_id"] for r in runs):
+        notify_after_commit(session)  # wake workers long-polling their queues
+    return created
+
+
+async def _taken_keys(session: AsyncSession, deployment: DeploymentRow) -> set[str]:
+    """The slot keys of the deployment's runs: one range scan of the
+    (workspace_id, flow_id, idempotency_key) index, since every key starts with its id."""
+    prefix = f"{KEY_PREFIX} {deployment.id} "
+    key: Any = orm.FlowRun.idempotency_key
+    assert session.bind is not None
+    if session.bind.dialect.name == "postgresql":
+        # Byte order whatever the database's collation (a locale may sort "~" first); the
+        # index still narrows the scan to the flow's runs.
+        key = key.collate("C")
+    found = await session.scalars(
+        sa.select(orm.FlowRun.idempotency_key).where(
+            orm.FlowRun.workspace_id == deployment.workspace_id,
+            orm.FlowRun.flow_id == deployment.flow_id,
+            key >= prefix,
+            key < prefix + "~",  # "~" sorts after every character a key holds
+        )
+    )
+    return {key for key in found.all() if key is not None}
+
+
+async def _pool_ids(
+    session: AsyncSession, queue_ids: set[uuid.UUID | None]
+) -> dict[uuid.UUID, uuid.UUID]:
+    if not queue_ids:
+        return {}
+    from flowyard.server.database.orm_work_pools import WorkQueue
+
+    rows = await session.execute(
+        sa.select(WorkQueue.id, WorkQueue.work_pool_id).where(WorkQueue.id.in_(queue_ids))
+    )
+    return {queue_id: pool_id for queue_id, pool_id in rows}
+
+
+def _run_values(
+    deployment: DeploymentRow,
+    parameters: dict[str, Any],
+    key: str,
+    slot: dt.datetime,
+    now: dt.datetime,
+    pool_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "workspace_id": deployment.workspace_id,
+        "created": now,
+        "updated": now,
+        "name": generate_run_name(),
+        "flow_id": deployment.flow_id,
+        "flow_version": None,
+        "deployment_id": deployment.id,
+        "deployment_version": deployment.version,
+        "parameters": parameters,
+        "context": {},
+        "parent_task_run_id": None,
+        "infrastructure_document_id": deployment.infrastructure_document_id,
+        "infrastructure_pid": None,
+        "empirical_policy": {},
+        "tags": sorted({*(deployment.tags or []), "auto-scheduled"}),
+        "labels": {
+            **(deployment.labels or {}),
+            "prefect.flow.id": str(deployment.flow_id),
+            "prefect.deployment.id": str(deployment.id),
+        },
+        "idempotency_key": key,
+        "work_queue_id": deployment.work_queue_id,
+        "work_queue_name": deployment.work_queue_name,
+        "work_pool_id": pool_id,
+        "work_pool_name": deployment.work_pool_name,
+        "job_variables": dict(deployment.job_variables or {}),
+        "auto_scheduled": True,
+        "created_by": None,
+        "state_id": new_id(),
+        "state_type": StateType.SCHEDULED.value,
+        "state_name": "Scheduled",
+        "state_timestamp": now,
+        "run_count": 0,
+        "total_run_time": 0.0,
+        "expected_start_time": slot,
+        "next_scheduled_start_time": slot,
+        "start_time": None,
+        "end_time": None,
+    }
+
+
+def _state_values(
+    workspace_id: uuid.UUID,
+    run_id: uuid.UUID,
+    state_id: uuid.UUID,
+    slot: dt.datetime,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    state = State(
+        id=state_id,
+        type=StateType.SCHEDULED,
+        timestamp=now,
+        state_details=StateDetails(scheduled_time=slot, flow_run_id=run_id),
+    )
+    return {
+        "id": state.id,
+        "workspace_id": workspace_id,
+        "flow_run_id": run_id,
+        "created": now,
+        "type": state.type.value,
+        "name": state.name,
+        "timestamp": state.timestamp,
+        "message": None,
+        "data": None,
+        "state_details": state.state_details.model_dump(mode="json"),
+    }
