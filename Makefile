@@ -3,10 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+PREFECT_VENV := .venv-prefect
+PREFECT_VERSION := 3.9.1
+# Most tests wait on real processes (servers, workers, flows), not on the CPU: several
+# pytest workers finish the suite in a fraction of the time even on two cores.
+TEST_WORKERS ?= 4
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 HOST ?= 127.0.0.1
 PORT ?= 4200
 
-.PHONY: run test install install-dev lint test-sqlite test-postgres bench clean
+.PHONY: run test install install-dev install-prefect lint test-sqlite test-postgres bench clean
 
 $(BIN)/flowyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +28,15 @@ $(VENV)/.dev-installed: pyproject.toml $(BIN)/flowyard
 
 install-dev: $(VENV)/.dev-installed
 
+# The official client for the compatibility tests, in a venv of its own (made here, once,
+# rather than by several pytest workers at the same time).
+$(PREFECT_VENV)/.installed-$(PREFECT_VERSION):
+	$(PYTHON) -m venv $(PREFECT_VENV)
+	$(PREFECT_VENV)/bin/pip install --quiet prefect==$(PREFECT_VERSION)
+	@touch $@
+
+install-prefect: $(PREFECT_VENV)/.installed-$(PREFECT_VERSION)
+
 run: install
 	$(BIN)/flowyard server start --host $(HOST) --port $(PORT)
 
@@ -29,11 +44,11 @@ lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/flowyard
 
-test-sqlite: install-dev
-	$(BIN)/pytest -q -p no:cacheprovider
+test-sqlite: install-dev install-prefect
+	$(PYTEST)
 
-test-postgres: install-dev
-	FLOWYARD_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q -p no:cacheprovider
+test-postgres: install-dev install-prefect
+	FLOWYARD_TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST)
 
 test: lint test-sqlite test-postgres
 

@@ -15,6 +15,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -291,9 +292,9 @@ def test_paused_pool_hands_out_nothing_until_resumed(
 def test_server_shutdown_is_not_held_up_by_waiting_workers(
     tmp_path: Path, workers: Workers, server_database_url: str | None
 ) -> None:
-    from conftest import free_port  # tests/e2e/conftest.py
-
-    port = free_port()
+    with socket.socket() as sock:  # a free loopback port for a server of its own
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWYARD_", "PREFECT_"))}
     env["FLOWYARD_HOME"] = str(tmp_path / "own-server")

@@ -113,12 +113,15 @@ def _wait_for_resume(api: Any, run_id: uuid.UUID, timeout: float, poll_interval:
         kind = None if state is None else str(state.type)
         if kind == states.RUNNING:
             return
+        timed_out = FlowPauseTimeout(
+            f"Flow run {run_id} was paused for {timeout:g}s and never resumed."
+        )
         if kind == states.PAUSED:
             if time.monotonic() >= deadline:
-                raise FlowPauseTimeout(
-                    f"Flow run {run_id} was paused for {timeout:g}s and never resumed."
-                )
+                raise timed_out
             continue
+        if kind == states.FAILED and time.monotonic() >= deadline - TIMEOUT_MARGIN_SECONDS:
+            raise timed_out  # the server's pause-timeout sweep got there first
         if kind in (states.CANCELLING, states.CANCELLED):
             from flowyard.sdk.engine import heartbeat
 
