@@ -1,9 +1,10 @@
 """Schema migrations: Alembic revisions in ``versions/``, one set for SQLite and PostgreSQL.
 
 The server calls :func:`upgrade_to_head` at every start, so the common case, a database
-already at the head revision, is one ``SELECT`` compared with :data:`HEAD`; Alembic is only
-imported (from ``runner``) when there is something to do. A test keeps :data:`HEAD` equal to
-the head of the ``versions/`` folder.
+already at the head revision, is one ``SELECT`` compared with :data:`HEAD`; an empty database
+gets the head schema from the ORM (``fresh``); Alembic is only imported (from ``runner``) when
+there is a revision to apply. A test keeps :data:`HEAD` equal to the head of the ``versions/``
+folder.
 
 To change the schema before the first release, edit the ORM and regenerate the single
 initial revision: ``.venv/bin/python scripts/regenerate_initial_migration.py``.
@@ -53,6 +54,12 @@ async def _upgrade_to_head(db: Database) -> None:
     current = await current_revision(db)
     if current == HEAD:
         return
+    if current is None:
+        from flowyard.server.database.migrations import fresh
+
+        if await fresh.create_at_head(db, HEAD):
+            logger.info("Created the database schema at revision %s", HEAD)
+            return
     from flowyard.server.database.migrations import runner
 
     logger.info("Migrating the database from %s to %s", current or "an empty schema", HEAD)
