@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flowyard.exceptions import ConfigurationError
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
 
     # Client side: where the API is. Unset means "embedded": the app runs in-process.
     api_url: str | None = None
-    api_key: str | None = None
+    api_key: SecretStr | None = None  # never shown by repr() or in a traceback
     api_request_timeout: float = 60.0
 
     # Server side.
@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     api_default_limit: int = 200
     logging_level: str = "INFO"
     # Fernet key for block secrets at rest; unset means $FLOWYARD_HOME/encryption.key.
-    server_encryption_key: str | None = None
+    # A SecretStr so that repr(settings), a traceback's locals or a log line never show it.
+    server_encryption_key: SecretStr | None = None
 
     # Run monitoring (issue 4): late runs, leases held by running flows, cancellation.
     server_services_late_runs_after_seconds: float = 15.0
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     # lower it) and how often the reaper frees the slots of expired leases.
     server_concurrency_min_lease_seconds: float = 60.0
     server_services_concurrency_leases_loop_seconds: float = 15.0
+
+    # Outbound requests a deployment's code makes on our behalf (the git_clone pull step)
+    # refuse loopback, private and link-local hosts unless this is on (a git server on the
+    # LAN, tests on 127.0.0.1). Local paths and file:// are not network requests.
+    allow_private_addresses: bool = False
 
     @property
     def resolved_database_url(self) -> str:

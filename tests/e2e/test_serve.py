@@ -227,7 +227,15 @@ def test_readme_serve_example(tmp_path: Path, server_api_url: str, api: httpx.Cl
         assert nightly[0]["schedule"]["timezone"] == "America/New_York"
         done = cli(env, "deployment", "run", "greet/hourly", "--param", "name=ada")
         assert done.returncode == 0, done.stderr
-        finished = wait_for("the run", lambda: runs(api, hourly["id"], "COMPLETED"))
+        # The schedule's own runs (name "team") may complete too: pick the requested one.
+        finished = wait_for(
+            "the run",
+            lambda: [
+                run
+                for run in runs(api, hourly["id"], "COMPLETED")
+                if run["parameters"].get("name") == "ada"
+            ],
+        )
         logs = api.post(
             "/logs/filter", json={"logs": {"flow_run_id": {"any_": [finished[0]["id"]]}}}
         )

@@ -32,7 +32,9 @@ def test_harness_uses_a_fresh_home_and_restores_the_environment(
     assert not home.exists()  # the temporary folder is gone
     assert os.environ["FLOWYARD_HOME"] == str(flowyard_home)
     assert os.environ["FLOWYARD_API_URL"] == "http://example.invalid/api"
-    assert get_settings().api_key == "k"
+    api_key = get_settings().api_key
+    assert api_key is not None and api_key.get_secret_value() == "k"
+    assert "'k'" not in repr(get_settings())
 
 
 def test_each_harness_starts_empty() -> None:

@@ -87,7 +87,9 @@ def get_client(settings: Settings | None = None) -> FlowyardClient:
     settings = settings or get_settings()
     if settings.api_url:
         return FlowyardClient(
-            settings.api_url, api_key=settings.api_key, timeout=settings.api_request_timeout
+            settings.api_url,
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            timeout=settings.api_request_timeout,
         )
     from flowyard.client._embedded import EMBEDDED_API_URL, EmbeddedTransport
 

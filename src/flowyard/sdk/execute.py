@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flowyard.exceptions import FlowyardError
+from flowyard.sdk._addresses import redact_userinfo
 
 RUN_ID_VARIABLES = ("FLOWYARD_FLOW_RUN_ID", "PREFECT__FLOW_RUN_ID")
 FINISHED = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -120,7 +121,8 @@ def execute(run_id: uuid.UUID) -> int:
             if flow.should_validate_parameters:
                 parameters = flow.validate_parameters(parameters)
         except Exception as exc:  # noqa: BLE001 - any failure to start is the run's failure
-            message = f"Flow run could not start: {type(exc).__name__}: {exc}"
+            # The state message is served by the API: no ``user:token@`` from a URL in it.
+            message = redact_userinfo(f"Flow run could not start: {type(exc).__name__}: {exc}")
             print(message, file=sys.stderr)
             _fail_run(client, run_id, message)
             return 1
@@ -134,7 +136,7 @@ def main() -> int:
     try:
         return execute(flow_run_id_from_env())
     except FlowyardError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(redact_userinfo(f"Error: {exc}"), file=sys.stderr)
         return 1
 
 

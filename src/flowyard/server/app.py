@@ -79,7 +79,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             "exception_message": "Invalid request received.",
             "exception_detail": detail,
             "detail": _field_message(errors),
-            "request_body": exc.body if isinstance(exc.body, dict | list) else None,
+            # The contract's key, but never the body itself: a refused block document or
+            # variable would have its secret values repeated in the answer (and in any log
+            # or proxy that keeps answers). ``detail`` names the fields, which is what helps.
+            "request_body": None,
         },
         status_code=422,
     )

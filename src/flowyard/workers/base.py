@@ -21,7 +21,12 @@ from collections.abc import Coroutine
 from typing import Any
 
 from flowyard.client import FlowyardClient, get_client
-from flowyard.exceptions import ClientError, ObjectNotFound, ServerUnavailable
+from flowyard.exceptions import (
+    ClientError,
+    ObjectAlreadyExists,
+    ObjectNotFound,
+    ServerUnavailable,
+)
 from flowyard.schemas.filters import FlowRunFilter, IdFilter
 from flowyard.schemas.states import SetStateStatus, StateCreate, StateType
 from flowyard.schemas.work_pools import WorkerFlowRunResponse
@@ -115,8 +120,13 @@ class BaseWorker:
         try:
             await self.client.read_work_pool(self.work_pool_name)
         except ObjectNotFound:
-            await self.client.create_work_pool(self.work_pool_name, type=self.type)
-            logger.info("Created work pool %r.", self.work_pool_name)
+            try:
+                await self.client.create_work_pool(self.work_pool_name, type=self.type)
+                logger.info("Created work pool %r.", self.work_pool_name)
+            except ObjectAlreadyExists:
+                # Another worker started on the new pool at the same time and created it
+                # first: it exists, which is all we wanted.
+                await self.client.read_work_pool(self.work_pool_name)
 
     # --- the loop --------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 import httpx
+import pytest
 
 SCHEMA = {
     "title": "Parameters",
@@ -134,6 +135,28 @@ async def test_bad_cron_timezone_and_schedule_refused_by_name(client: httpx.Asyn
         assert response.status_code == 422, (schedule, response.text)
         assert field in response.text
     assert (await client.post("/deployments/count", json={})).json() == 0
+
+
+@pytest.mark.timeout(10)
+async def test_an_rrule_that_never_fires_is_refused_and_an_old_dtstart_is_cheap(
+    client: httpx.AsyncClient,
+) -> None:
+    flow_id = await make_flow(client)
+    # Each of these held the server's event loop for many seconds inside this request.
+    for rule in (
+        "FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=31",
+        "DTSTART:20200101T000000\nRRULE:FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30",
+    ):
+        body = {"name": "never", "flow_id": flow_id, "schedules": [{"schedule": {"rrule": rule}}]}
+        response = await client.post("/deployments/", json=body)
+        assert response.status_code == 422, response.text
+        assert "rrule" in response.text and "never fires" in response.text
+    assert (await client.post("/deployments/count", json={})).json() == 0
+    minutely = {"rrule": "DTSTART:20200101T000000\nRRULE:FREQ=MINUTELY"}
+    deployment = await make_deployment(client, schedules=[{"schedule": minutely}])
+    starts = [r["expected_start_time"] for r in await runs_of(client, deployment["id"])]
+    assert len(starts) == 100
+    assert all(dt.datetime.fromisoformat(s).second == 0 for s in starts)  # 2020's phase
 
 
 async def test_schedules_create_runs_and_pause_resume(client: httpx.AsyncClient) -> None:

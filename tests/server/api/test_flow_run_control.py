@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from flowyard.server.database import orm
 from flowyard.server.database.engine import Database
+from flowyard.server.queries import tenancy
 
 LIMITS = "/v2/concurrency_limits"
 SCHEMA = {
@@ -47,13 +49,17 @@ async def propose(client: httpx.AsyncClient, run_id: str, state: dict[str, Any])
     return body
 
 
-async def paused_run(client: httpx.AsyncClient, keyset: dict[str, str] | None = None) -> str:
+async def paused_run(
+    client: httpx.AsyncClient,
+    keyset: dict[str, str] | None = None,
+    schema: dict[str, Any] = SCHEMA,
+) -> str:
     run_id = await make_run(client)
     await propose(client, run_id, {"type": "RUNNING"})
     if keyset:
         stored = await client.post(
             f"/flow_runs/{run_id}/input",
-            json={"key": keyset["schema"], "value": json.dumps(SCHEMA)},
+            json={"key": keyset["schema"], "value": json.dumps(schema)},
         )
         assert stored.status_code == 201, stored.text
     details = {"pause_timeout": soon(300), "pause_key": "p1", "run_input_keyset": keyset}
@@ -97,6 +103,40 @@ async def test_resume_validates_the_input_against_the_stored_schema(
     assert stored.status_code == 200 and stored.json() == good
     # Resuming within the same attempt does not count as another run.
     assert (await client.get(f"/flow_runs/{run_id}")).json()["run_count"] == 1
+
+
+async def test_resume_against_an_unusable_stored_schema_is_a_422(
+    client: httpx.AsyncClient,
+) -> None:
+    # The stored schema is the flow's, as untrusted as the input: a cycle, a bad pattern or
+    # a bound that is not a number is named in a 422, never a 500 (or a hung worker).
+    cases = [
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"$ref": "#/$defs/A"}},
+                "$defs": {"A": {"anyOf": [{"$ref": "#/$defs/A"}, {"$ref": "#/$defs/A"}]}},
+            },
+            "cyclic",
+        ),
+        ({"type": "object", "properties": {"a": {"pattern": "[z-a]"}}}, "regular expression"),
+        ({"type": "object", "properties": {"a": {"minLength": "2"}}}, "minLength"),
+        ({"type": "object", "properties": {"a": {"$ref": "#/$defs/Gone"}}}, "does not resolve"),
+    ]
+    for schema, reason in cases:
+        run_id = await paused_run(client, KEYSET, schema)
+        refused = await client.post(f"/flow_runs/{run_id}/resume", json={"run_input": {"a": "x"}})
+        assert refused.status_code == 422, refused.text
+        detail = refused.json()["detail"]
+        assert detail.startswith("run_input.a:") and reason in detail, detail
+        assert (await client.get(f"/flow_runs/{run_id}")).json()["state"]["type"] == "PAUSED"
+    # A pattern is never run (Python's re has no time limit): a ReDoS pattern is harmless.
+    redos = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a+)+$"}}}
+    run_id = await paused_run(client, KEYSET, redos)
+    resumed = await client.post(
+        f"/flow_runs/{run_id}/resume", json={"run_input": {"a": "a" * 64 + "!"}}
+    )
+    assert resumed.status_code == 201, resumed.text
 
 
 async def test_resume_of_a_run_that_is_not_paused_is_aborted(client: httpx.AsyncClient) -> None:
@@ -334,3 +374,83 @@ async def test_blockers_of_a_deployment_run(client: httpx.AsyncClient) -> None:
     [blocker] = await blockers(client, waiting)
     assert blocker["kind"] == "deployment_paused"
     assert blocker["message"] == "Deployment 'nightly' is paused."
+
+
+async def test_blockers_show_nothing_of_another_workspace(
+    client: httpx.AsyncClient, app: FastAPI, db: Database
+) -> None:
+    # The default workspace: a paused deployment in a paused pool.
+    await client.post("/work_pools/", json={"name": "their-pool", "type": "process"})
+    pool = (await client.get("/work_pools/their-pool")).json()
+    await client.patch("/work_pools/their-pool", json={"is_paused": True})
+    flow_id = (await client.post("/flows/", json={"name": "theirs"})).json()["id"]
+    body = {
+        "name": "their-secret-deployment",
+        "flow_id": flow_id,
+        "paused": True,
+        "concurrency_limit": 1,
+        "work_pool_name": "their-pool",
+    }
+    deployment = (await client.post("/deployments/", json=body)).json()
+
+    async with db.write() as session:
+        other = await tenancy.create_workspace(
+            session, app.state.default_account_id, "Other", "other"
+        )
+    prefix = f"/accounts/{other.account_id}/workspaces/{other.id}"
+    own_flow = (await client.post(f"{prefix}/flows/", json={"name": "mine"})).json()["id"]
+    # A run of another workspace's deployment is refused ...
+    stolen = await client.post(
+        f"{prefix}/flow_runs/",
+        json={
+            "flow_id": own_flow,
+            "deployment_id": deployment["id"],
+            "state": {"type": "SCHEDULED"},
+        },
+    )
+    assert stolen.status_code == 404
+    assert "deployment_id" in stolen.json()["detail"]
+    # ... while one of this workspace's own deployments is fine.
+    own = await client.post(f"{prefix}/deployments/", json={"name": "d", "flow_id": own_flow})
+    fine = await client.post(
+        f"{prefix}/flow_runs/", json={"flow_id": own_flow, "deployment_id": own.json()["id"]}
+    )
+    assert fine.status_code == 201, fine.text
+
+    # Even a run linked to them some other way reads nothing of them through blockers.
+    run_id = (
+        await client.post(
+            f"{prefix}/flow_runs/", json={"flow_id": own_flow, "state": {"type": "SCHEDULED"}}
+        )
+    ).json()["id"]
+    async with db.write() as session:
+        await session.execute(
+            sa.update(orm.FlowRun)
+            .where(orm.FlowRun.id == uuid.UUID(run_id))
+            .values(
+                deployment_id=uuid.UUID(deployment["id"]),
+                work_pool_id=uuid.UUID(pool["id"]),
+                work_queue_id=uuid.UUID(pool["default_queue_id"]),
+            )
+        )
+    answer = await client.get(f"{prefix}/flow_runs/{run_id}/blockers")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["blockers"] == []
+    for leaked in ("their-secret-deployment", "their-pool", deployment["id"]):
+        assert leaked not in answer.text
+    # In its own workspace the same links are reported.
+    theirs = await client.post(
+        "/flow_runs/", json={"flow_id": flow_id, "state": {"type": "SCHEDULED"}}
+    )
+    async with db.write() as session:
+        await session.execute(
+            sa.update(orm.FlowRun)
+            .where(orm.FlowRun.id == uuid.UUID(theirs.json()["id"]))
+            .values(
+                deployment_id=uuid.UUID(deployment["id"]),
+                work_pool_id=uuid.UUID(pool["id"]),
+                work_queue_id=uuid.UUID(pool["default_queue_id"]),
+            )
+        )
+    kinds = {b["kind"] for b in await blockers(client, theirs.json()["id"])}
+    assert {"deployment_paused", "work_pool_paused"} <= kinds

@@ -308,6 +308,45 @@ def test_valid_job_variables_pass() -> None:
         validate_job_variables(strict, {"other": 1})
 
 
+def test_job_variables_against_an_unusable_template_are_a_422() -> None:
+    cyclic = {
+        "job_configuration": {"image": "{{ image }}"},
+        "variables": {
+            "type": "object",
+            "properties": {"image": {"$ref": "#/definitions/I"}},
+            "definitions": {"I": {"anyOf": [{"$ref": "#/definitions/I"}, {"type": "null"}]}},
+        },
+    }
+    with pytest.raises(InvalidJobTemplate, match=r"job_variables\.image: .*cyclic"):
+        validate_job_variables(cyclic, {"image": "a"})
+    bounded = {
+        "job_configuration": {"cpu": "{{ cpu }}"},
+        "variables": {"type": "object", "properties": {"cpu": {"maximum": "lots"}}},
+    }
+    with pytest.raises(InvalidJobTemplate, match=r"job_variables\.cpu: .*maximum"):
+        validate_job_variables(bounded, {"cpu": 2})
+
+
+async def test_a_run_against_a_cyclic_template_is_refused_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    template = {
+        "job_configuration": {"image": "{{ image }}"},
+        "variables": {
+            "type": "object",
+            "properties": {"image": {"$ref": "#/definitions/I"}},
+            "definitions": {"I": {"allOf": [{"$ref": "#/definitions/I"}]}},
+        },
+    }
+    await make_pool(client, "cyclic", base_job_template=template)
+    flow = (await client.post("/flows/", json={"name": "f"})).json()
+    body = {"flow_id": flow["id"], "work_pool_name": "cyclic", "job_variables": {"image": "a"}}
+    refused = await client.post("/flow_runs/", json=body)
+    assert refused.status_code == 422, refused.text
+    assert "job_variables.image" in refused.json()["detail"]
+    assert "cyclic" in refused.json()["detail"]
+
+
 async def test_run_with_job_variables_the_pool_refuses_is_not_stored(
     client: httpx.AsyncClient,
 ) -> None:

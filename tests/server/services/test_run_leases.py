@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
@@ -211,3 +212,30 @@ async def test_a_paused_run_past_its_timeout_with_no_process_fails(
     # Its process still holds the lease: it fails the run itself at the timeout.
     assert (await state_of(client, held))["type"] == "PAUSED"
     assert (await state_of(client, waiting))["type"] == "PAUSED"
+
+
+async def test_every_expired_pause_is_failed_beyond_one_batch(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More paused runs than one batch: the read used to stop at the first BATCH (in no
+    # order), so the expired runs beyond it were never failed.
+    monkeypatch.setattr(run_leases, "BATCH", 3)
+    expired, waiting = [], []
+    for index in range(11):
+        run_id = await running_run(client)
+        seconds = 600.0 if index % 3 == 0 else -5.0  # every third one still has time
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+        details = {"pause_timeout": until.isoformat(), "pause_key": str(uuid.uuid4())}
+        answer = await client.post(
+            f"/flow_runs/{run_id}/set_state",
+            json={"state": {"type": "PAUSED", "state_details": details}},
+        )
+        assert answer.json()["status"] == "ACCEPT", answer.text
+        (waiting if seconds > 0 else expired).append(run_id)
+
+    assert await run_leases.fail_expired_pauses(db) == len(expired) == 7
+    for run_id in expired:
+        assert (await state_of(client, run_id))["type"] == "FAILED"
+    for run_id in waiting:
+        assert (await state_of(client, run_id))["type"] == "PAUSED"
+    assert await run_leases.fail_expired_pauses(db) == 0  # nothing left to fail

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 import zoneinfo
 from typing import Any
 
@@ -14,9 +15,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from flowyard.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+from flowyard.schemas.schedules import CronSchedule, IntervalSchedule, RRuleBudget, RRuleSchedule
 from flowyard.server.database import orm
 from flowyard.server.database.engine import Database
+from flowyard.server.queries import schedules as schedule_queries
 from flowyard.server.schedules import next_times
 from flowyard.server.services import scheduler
 
@@ -188,3 +190,228 @@ async def test_the_service_restores_missing_runs_and_wakes_on_demand(
     finally:
         await stop()
     assert deployment["paused"] is False
+
+
+# --- bounded walks: nothing here may hold the event loop ----------------------------------
+
+
+def stored_rrule(rule: str, timezone: str = "UTC") -> RRuleSchedule:
+    # As the scheduler reads a row back: without the never-fires check made on writes.
+    return RRuleSchedule.model_validate(
+        {"rrule": rule, "timezone": timezone}, context={"stored": True}
+    )
+
+
+def count_months_walked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    walked = [0]
+    tick = RRuleBudget.tick
+
+    def counting(self: RRuleBudget, cost: int = 1) -> None:
+        walked[0] += cost
+        tick(self, cost)
+
+    monkeypatch.setattr(RRuleBudget, "tick", counting)
+    return walked
+
+
+@pytest.mark.timeout(10)
+def test_an_rrule_starting_long_ago_starts_near_now_keeping_its_phase(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    walked = count_months_walked(monkeypatch)
+    now = utc(2026, 5, 17, 10, 3, 20)
+    # This walked every minute since 2020 (27 s per call, three calls per pass).
+    minutely = stored_rrule("DTSTART:20200101T000000\nRRULE:FREQ=MINUTELY")
+    assert [t.strftime("%H:%M") for t in next_times(minutely, now, now + HOUR, 3)] == [
+        "10:04",
+        "10:05",
+        "10:06",
+    ]
+    # Every 7 seconds since 1900: the phase is that of 1900, not of "now".
+    start = utc(1900, 1, 1)
+    sevens = stored_rrule("DTSTART:19000101T000000\nRRULE:FREQ=SECONDLY;INTERVAL=7")
+    times = next_times(sevens, now, now + HOUR, 3)
+    assert all((t - start).total_seconds() % 7 == 0 for t in times)
+    assert times[0] - now < dt.timedelta(seconds=7) and times[0] >= now
+    # Months and years of varying length keep their day: the 31st, February 29th.
+    monthly = stored_rrule("DTSTART:20200131T090000\nRRULE:FREQ=MONTHLY")
+    assert [t.date().isoformat() for t in next_times(monthly, now, now + 120 * DAY, 3)] == [
+        "2026-05-31",
+        "2026-07-31",
+        "2026-08-31",
+    ]
+    leap = stored_rrule("DTSTART:20000229T090000\nRRULE:FREQ=YEARLY")
+    assert [t.year for t in next_times(leap, now, now + 4000 * DAY, 3)] == [2028, 2032, 2036]
+    # A rule with its own zone, and a fortnightly one on a local wall clock.
+    ny = stored_rrule("DTSTART;TZID=America/New_York:20200101T093000\nRRULE:FREQ=DAILY")
+    assert local(next_times(ny, now, now + 3 * DAY, 2)) == ["05-17 09:30 EDT", "05-18 09:30 EDT"]
+    assert walked[0] < 40  # months walked in all: next to now, not since 1900
+
+
+@pytest.mark.timeout(10)
+def test_an_rrule_without_dtstart_keeps_its_phase_whenever_it_is_asked() -> None:
+    # It used to start at the minute it was asked: each scheduler pass made new slots.
+    hourly = stored_rrule("FREQ=HOURLY")
+    first = next_times(hourly, utc(2026, 5, 17, 10, 3, 20), utc(2026, 5, 17, 14), 10)
+    later = next_times(hourly, utc(2026, 5, 17, 10, 7, 45), utc(2026, 5, 17, 14), 10)
+    assert first == later == [utc(2026, 5, 17, h) for h in (11, 12, 13, 14)]
+
+
+@pytest.mark.timeout(10)
+def test_an_rrule_that_never_fires_ends_its_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    walked = count_months_walked(monkeypatch)
+    now = utc(2026, 5, 17)
+    for rule in (
+        "FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=31",  # 13.8 s a call
+        "DTSTART:20200101T000000\nRRULE:FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=31",
+        "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31",
+        "FREQ=MINUTELY;COUNT=5",  # ended long ago
+        "FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30;BYHOUR=23",  # 80,000 steps a day
+    ):
+        walked[0] = 0
+        assert next_times(stored_rrule(rule), now, now + 3650 * DAY, 3) == []
+        assert walked[0] <= 12 * 10 + 24 + 60, rule  # bounded by the window, not year 9999
+    # A rare rule fires when its day comes (Monday, February 29th 2044), found in bounds.
+    rare = stored_rrule("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO")
+    assert next_times(rare, now, now + 7000 * DAY, 1) == [utc(2044, 2, 29)]
+
+
+@pytest.mark.timeout(10)
+def test_an_rrule_that_never_fires_is_refused_naming_the_rule() -> None:
+    for rule in (
+        "FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=31",
+        "DTSTART:20200101T000000\nRRULE:FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=DAILY;COUNT=0",
+        "DTSTART:20200101T000000\nRRULE:FREQ=DAILY;UNTIL=20191231T000000",
+    ):
+        with pytest.raises(ValueError, match="never fires") as refused:
+            RRuleSchedule(rrule=rule)
+        assert "rrule" in str(refused.value)
+    # Searched second by second by dateutil, out of reach of any bound: refused too.
+    with pytest.raises(ValueError, match="SECONDLY with BYHOUR or BYMINUTE"):
+        RRuleSchedule(rrule="FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30;BYHOUR=23")
+    RRuleSchedule(rrule="FREQ=SECONDLY;INTERVAL=30")
+    RRuleSchedule(rrule="FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO")  # rare, but it fires
+
+
+@pytest.mark.timeout(10)
+def test_interval_and_cron_jump_to_after_arithmetically() -> None:
+    # Anchored in year 1 with an odd step: the first slot at or after is exact to the
+    # microsecond (a float of seconds since the anchor is not).
+    anchor = dt.datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
+    step = dt.timedelta(seconds=7, microseconds=3)
+    odd = IntervalSchedule(interval=step, anchor_date=anchor)
+    now = utc(2026, 5, 17, 10, 3, 20)
+    micro = (now - anchor) // dt.timedelta(microseconds=1)
+    size = step // dt.timedelta(microseconds=1)
+    first = anchor + dt.timedelta(microseconds=-(-micro // size) * size)
+    assert next_times(odd, now, now + HOUR, 3) == [first, first + step, first + 2 * step]
+    daily = IntervalSchedule(
+        interval=dt.timedelta(days=1), anchor_date=dt.datetime(1, 1, 1, 9), timezone="Asia/Tokyo"
+    )
+    assert [t.hour for t in next_times(daily, now, now + 3 * DAY, 3)] == [0, 0, 0]  # 09:00 JST
+    never = CronSchedule(cron="0 0 31 2 *")
+    assert next_times(never, now, now + 3650 * DAY, 3) == []
+
+
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+
+
+# --- the cost of a pass follows what it inserts, not the deployment's history -------------
+
+
+async def test_a_pass_looks_up_only_the_slots_it_is_about_to_insert(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = await _deployment(client, schedules=[{"schedule": {"interval": 3600}}])
+    schedule_id = deployment["schedules"][0]["id"]
+    # Years of runs this schedule made before, long finished.
+    async with db.write() as session:
+        run = (
+            await session.scalars(sa.select(orm.FlowRun).where(orm.FlowRun.auto_scheduled))
+        ).first()
+        assert run is not None
+        history = [
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": run.workspace_id,
+                "flow_id": run.flow_id,
+                "deployment_id": run.deployment_id,
+                "name": f"old-{index}",
+                "state_type": "COMPLETED",
+                "auto_scheduled": True,
+                "idempotency_key": (
+                    f"scheduled {deployment['id']} {schedule_id} "
+                    f"{(utc(2020, 1, 1) + index * HOUR).isoformat()}"
+                ),
+            }
+            for index in range(2000)
+        ]
+        await session.execute(sa.insert(orm.FlowRun), history)
+    seen: list[int] = []
+    taken_keys = schedule_queries._taken_keys
+
+    async def counting(*args: Any) -> set[str]:
+        found = await taken_keys(*args)
+        seen.append(len(found))
+        return found
+
+    monkeypatch.setattr(schedule_queries, "_taken_keys", counting)
+    assert await scheduler.schedule_all(db) == 0  # every slot already has its run
+    assert seen == [100]  # the 100 upcoming slots, none of the 2000 old keys
+    assert len(await _slots(db)) == 2000 + 100
+
+
+# --- editing a schedule while a scheduler pass is in flight -------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("edit", ["retime", "pause"])
+async def test_an_edit_racing_a_scheduler_pass_leaves_no_run_of_the_old_timing(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch, edit: str
+) -> None:
+    # Made paused, so that only the pass below schedules its runs.
+    flow = (await client.post("/flows/", json={"name": "race-edit"})).json()
+    body = {"name": "d", "flow_id": flow["id"], "paused": True}
+    body["schedules"] = [{"schedule": {"interval": 3600}}]
+    deployment = (await client.post("/deployments/", json=body)).json()
+    schedule_id = deployment["schedules"][0]["id"]
+    async with db.write() as session:
+        from flowyard.server.database.orm_deployments import Deployment
+
+        await session.execute(sa.update(Deployment).values(paused=False))
+
+    # The pass stops after inserting its runs, before its commit, until the edit is sent.
+    inserted, release = asyncio.Event(), asyncio.Event()
+    schedule_runs = schedule_queries.schedule_runs
+
+    async def held(*args: Any, **kwargs: Any) -> int:
+        created = await schedule_runs(*args, **kwargs)
+        if not inserted.is_set():
+            inserted.set()
+            await release.wait()
+        return created
+
+    monkeypatch.setattr(schedule_queries, "schedule_runs", held)
+    scheduling = asyncio.create_task(scheduler.schedule_all(db))
+    await inserted.wait()
+    if edit == "retime":
+        url = f"/deployments/{deployment['id']}/schedules/{schedule_id}"
+        request = client.patch(url, json={"schedule": {"interval": 7200}})
+    else:
+        request = client.post(f"/deployments/{deployment['id']}/pause_deployment")
+    editing = asyncio.create_task(request)
+    # Let the edit run as far as it can (on PostgreSQL: to the deployment's lock) first.
+    await asyncio.wait({editing}, timeout=0.5)
+    release.set()
+    await scheduling
+    assert (await editing).status_code in (200, 204)
+
+    slots = await _slots(db)
+    if edit == "pause":
+        assert slots == []
+    else:
+        # Every two hours from the anchor (midnight): no run of the hourly timing is left.
+        assert len(slots) == 100
+        assert all(when.hour % 2 == 0 for _, when in slots)

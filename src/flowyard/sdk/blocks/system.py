@@ -4,9 +4,7 @@ deleted): Secret, JSON, String, DateTime, LocalFileSystem, Webhook, EmailServerC
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import smtplib
-import socket
 import ssl
 import urllib.parse
 from typing import Any, ClassVar, Literal
@@ -15,6 +13,7 @@ from pydantic import Field, JsonValue, SecretStr
 from pydantic import Secret as PydanticSecret
 
 from flowyard import __version__
+from flowyard.sdk._addresses import IPAddress, PrivateAddressError, resolve_public
 from flowyard.sdk.blocks.core import Block
 from flowyard.sdk.blocks.fields import SecretDict
 from flowyard.sdk.storage import LocalFileSystem as _LocalStorage
@@ -121,29 +120,38 @@ class Webhook(_BuiltIn):
         import httpx
 
         url = self.url.get_secret_value()
-        self._check_address(url)
-        kwargs: dict[str, Any] = {"json": payload} if isinstance(payload, dict) else {}
-        if isinstance(payload, str):
-            kwargs["content"] = payload
-        with httpx.Client(verify=self.verify, follow_redirects=False, timeout=30.0) as client:
-            return client.request(
-                self.method, url, headers=self.headers.get_secret_value(), **kwargs
-            )
-
-    def _check_address(self, url: str) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError("A webhook URL must be http(s)://host/...")
-        if self.allow_private_urls:
-            return
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        for info in socket.getaddrinfo(parsed.hostname, port, proto=socket.IPPROTO_TCP):
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise ValueError(
-                    f"The webhook host resolves to a non-public address ({address}); set "
-                    "allow_private_urls=True to call it."
-                )
+        kwargs: dict[str, Any] = {"json": payload} if isinstance(payload, dict) else {}
+        if isinstance(payload, str):
+            kwargs["content"] = payload
+        headers = httpx.Headers(self.headers.get_secret_value())
+        target = httpx.URL(url)
+        if not self.allow_private_urls:
+            # Connect to the address checked, not to the name resolved a second time (a
+            # rebinding DNS answer could turn it private in between). The name still goes
+            # in the Host header and, for https, in SNI and the certificate check.
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            address = self._check_address(parsed.hostname, port)
+            headers["Host"] = target.netloc.decode("ascii")
+            target = target.copy_with(host=str(address))
+            kwargs["extensions"] = {"sni_hostname": parsed.hostname}
+        # trust_env off: a proxy from the environment would resolve the name itself.
+        with httpx.Client(
+            verify=self.verify, follow_redirects=False, timeout=30.0, trust_env=False
+        ) as client:
+            return client.request(self.method, target, headers=headers, **kwargs)
+
+    @staticmethod
+    def _check_address(host: str, port: int) -> IPAddress:
+        try:
+            return resolve_public(host, port)[0]
+        except PrivateAddressError as exc:
+            raise ValueError(
+                f"The webhook host resolves to a non-public address ({exc.address}); set "
+                "allow_private_urls=True to call it."
+            ) from None
 
 
 class EmailServerCredentials(_BuiltIn):

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas import blocks as schemas
 from flowyard.schemas.filters import Page
@@ -13,6 +14,8 @@ from flowyard.server.api.dependencies import WorkspaceContext
 from flowyard.server.api.pagination import clamp_limit
 from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
 from flowyard.server.blocks.registration import block_context
+from flowyard.server.blocks.secrets import dropped_secret_fields, secret_fields_of
+from flowyard.server.database.orm_blocks import BlockType
 from flowyard.server.queries import blocks as queries
 
 router = APIRouter(prefix="/block_schemas", tags=["Block schemas"])
@@ -38,8 +41,34 @@ async def create_block_schema(
             raise HTTPException(
                 404, f"block_type_id: block type {block_schema.block_type_id} not found."
             )
+        if block_type.is_protected:
+            await _keep_secrets_of_protected_type(
+                session, ctx.workspace_id, block_type, block_schema
+            )
         row, created = await queries.create_block_schema(session, ctx.workspace_id, block_schema)
     return respond(queries.schema_model(row, block_type), 201 if created else 200)
+
+
+async def _keep_secrets_of_protected_type(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    block_type: BlockType,
+    block_schema: schemas.BlockSchemaCreate,
+) -> None:
+    """Refuse (403) a schema for a built-in type that masks less than its schemas do.
+
+    Without this, a schema for ``secret`` with no ``secret_fields``, put under an existing
+    Secret document, would make a plain read show the secret. New schemas for built-in
+    types cannot be refused altogether: the official client registers its own version of
+    each built-in (``Secret`` at version ``3.9.1``, say) before saving a document."""
+    known = await queries.secret_fields_of_type(session, workspace_id, block_type.id)
+    dropped = dropped_secret_fields(known, secret_fields_of(block_schema.fields))
+    if dropped:
+        raise HTTPException(
+            403,
+            f"fields.secret_fields: a schema of the built-in block type {block_type.slug!r} "
+            f"must keep {', '.join(repr(path) for path in dropped)} secret.",
+        )
 
 
 @router.post("/filter", response_model=list[schemas.BlockSchema])

@@ -257,9 +257,9 @@ async def _create_run(
     queries.link_run(run, row, body.work_queue_name is not None)
     await prepare_queued_run(session, ctx.workspace_id, run)
     if run.work_queue_id is not None and run.work_pool_id is None:
-        from flowyard.server.database.orm_work_pools import WorkQueue
+        from flowyard.server.queries.work_pools import read_work_queue
 
-        queue = await session.get(WorkQueue, run.work_queue_id)
+        queue = await read_work_queue(session, ctx.workspace_id, run.work_queue_id)
         run.work_pool_id = queue.work_pool_id if queue is not None else None
     state = await insert_new_flow_run(session, run, create.state)
     return run_queries.flow_run_schema(run, state), True

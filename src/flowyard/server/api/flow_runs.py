@@ -31,6 +31,7 @@ from flowyard.server.dispatch import prepare_queued_run
 from flowyard.server.orchestration.transitions import insert_new_flow_run, set_flow_run_state
 from flowyard.server.queries import flow_runs as queries
 from flowyard.server.queries import history
+from flowyard.server.queries.deployments import deployment_exists
 from flowyard.server.queries.run_filters import flow_run_conditions
 
 router = APIRouter(prefix="/flow_runs", tags=["Flow Runs"])
@@ -68,6 +69,14 @@ class FlowRunBulkDeleteBody(ActionModel):
 async def create_flow_run(request: Request, ctx: Ctx) -> Response:
     create = await parse_body(request, CREATE_BODY)
     async with ctx.db.write() as session:
+        # A run may only name a deployment of its own workspace: the run's pages, blockers
+        # and worker would otherwise read another workspace's deployment through it.
+        if create.deployment_id is not None and not await deployment_exists(
+            session, ctx.workspace_id, create.deployment_id
+        ):
+            raise HTTPException(
+                404, f"deployment_id: no deployment {create.deployment_id} in this workspace."
+            )
         result = await _create_or_find(session, ctx.workspace_id, create, ctx.db.is_sqlite)
     if result is None:
         raise HTTPException(404, f"flow_id: no flow {create.flow_id} in this workspace.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from collections.abc import Sequence
 
 from fastapi import APIRouter, Body, Request, Response
@@ -44,12 +45,11 @@ async def pool_schemas(session: AsyncSession, pools: Sequence[WorkPool]) -> list
 
 
 async def queue_schemas(
-    session: AsyncSession, queues: Sequence[WorkQueue]
+    session: AsyncSession, workspace_id: uuid.UUID, queues: Sequence[WorkQueue]
 ) -> list[schemas.WorkQueue]:
     now = utcnow()
-    pools = {
-        p.id: p for p in await workers.read_pools_by_id(session, {q.work_pool_id for q in queues})
-    }
+    pool_ids = {q.work_pool_id for q in queues}
+    pools = {p.id: p for p in await workers.read_pools_by_id(session, workspace_id, pool_ids)}
     limited = [q.id for q in queues if q.concurrency_limit is not None]
     slots = await queries.active_slot_counts(session, orm.FlowRun.work_queue_id, limited)
     out = []
@@ -217,7 +217,7 @@ async def create_work_queue(
     async with ctx.db.write() as session:
         pool = await queries.require_work_pool(session, ctx.workspace_id, work_pool_name)
         queue = await queries.create_work_queue(session, pool, create)
-        [model] = await queue_schemas(session, [queue])
+        [model] = await queue_schemas(session, ctx.workspace_id, [queue])
     return respond(model, 201)
 
 
@@ -235,7 +235,7 @@ async def read_work_queues(
             ctx.workspace_id, body.work_queues, ctx.db.dialect, pool
         )
         queues = await queries.read_work_queues(session, conditions, limit, body.offset or 0)
-        models = await queue_schemas(session, queues)
+        models = await queue_schemas(session, ctx.workspace_id, queues)
     return respond_many(models)
 
 
@@ -251,7 +251,7 @@ async def read_work_queue(work_pool_name: str, name: str, ctx: Ctx) -> JSONRespo
     async with ctx.db.read() as session:
         pool = await queries.require_work_pool(session, ctx.workspace_id, work_pool_name)
         queue = await _queue(session, ctx, pool, name)
-        [model] = await queue_schemas(session, [queue])
+        [model] = await queue_schemas(session, ctx.workspace_id, [queue])
     return respond(model)
 
 

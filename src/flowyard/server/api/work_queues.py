@@ -48,13 +48,17 @@ async def create_work_queue(create: schemas.WorkQueueCreate, ctx: Ctx) -> JSONRe
     async with ctx.db.write() as session:
         pool = await queries.read_work_pool_by_name(session, ctx.workspace_id, pool_name)
         if pool is None and create.work_pool_name is None:
-            pool = await queries.create_work_pool(
-                session, ctx.workspace_id, schemas.WorkPoolCreate(name=DEFAULT_POOL_NAME)
-            )
+            try:
+                pool = await queries.create_work_pool(
+                    session, ctx.workspace_id, schemas.WorkPoolCreate(name=DEFAULT_POOL_NAME)
+                )
+            except queries.WorkPoolConflict:
+                # Created by a concurrent request since we looked: use that one.
+                pool = await queries.read_work_pool_by_name(session, ctx.workspace_id, pool_name)
         if pool is None:
             raise queries.WorkPoolNotFound(f"Work pool {pool_name!r} not found.")
         queue = await queries.create_work_queue(session, pool, create)
-        [model] = await queue_schemas(session, [queue])
+        [model] = await queue_schemas(session, ctx.workspace_id, [queue])
     return respond(model, 201)
 
 
@@ -68,7 +72,7 @@ async def read_work_queues(
     conditions = queries.work_queue_conditions(ctx.workspace_id, body.work_queues, ctx.db.dialect)
     async with ctx.db.read() as session:
         queues = await queries.read_work_queues(session, conditions, limit, body.offset or 0)
-        models = await queue_schemas(session, queues)
+        models = await queue_schemas(session, ctx.workspace_id, queues)
     return respond_many(models)
 
 
@@ -81,14 +85,14 @@ async def read_work_queue_by_name(name: str, ctx: Ctx) -> JSONResponse:
         ]
         if not queues:
             raise queries.WorkPoolNotFound(f"Work queue {name!r} not found.")
-        [model] = await queue_schemas(session, queues[:1])
+        [model] = await queue_schemas(session, ctx.workspace_id, queues[:1])
     return respond(model)
 
 
 @router.get("/{id}", response_model=schemas.WorkQueue)
 async def read_work_queue(id: uuid.UUID, ctx: Ctx) -> JSONResponse:
     async with ctx.db.read() as session:
-        [model] = await queue_schemas(session, [await _by_id(session, ctx, id)])
+        [model] = await queue_schemas(session, ctx.workspace_id, [await _by_id(session, ctx, id)])
     return respond(model)
 
 
@@ -118,6 +122,7 @@ async def read_work_queue_status(id: uuid.UUID, ctx: Ctx) -> JSONResponse:
             sa.select(sa.func.count())
             .select_from(orm.FlowRun)
             .where(
+                orm.FlowRun.workspace_id == ctx.workspace_id,
                 orm.FlowRun.work_queue_id == queue.id,
                 orm.FlowRun.state_type == StateType.SCHEDULED.value,
                 orm.FlowRun.state_name == "Late",

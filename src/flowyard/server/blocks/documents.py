@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas import blocks as schemas
 from flowyard.server.blocks.encryption import BlockCipher
-from flowyard.server.blocks.secrets import keep_masked_secrets, obfuscate, secret_fields_of
+from flowyard.server.blocks.secrets import (
+    dropped_secret_fields,
+    keep_masked_secrets,
+    obfuscate,
+    secret_fields_of,
+)
 from flowyard.server.blocks.validation import validate_data
 from flowyard.server.database.orm_blocks import BlockDocument, BlockSchema, BlockType
 from flowyard.server.queries import block_documents as queries
@@ -73,6 +78,8 @@ class Documents:
     async def update(self, row: BlockDocument, body: schemas.BlockDocumentUpdate) -> None:
         schema_id = body.block_schema_id or row.block_schema_id
         _, block_schema = await self._type_and_schema(row.block_type_id, schema_id)
+        if block_schema.id != row.block_schema_id:
+            await self._refuse_dropping_secrets(row, block_schema)
         current = self.cipher.decrypt(row.data)
         new = {**current, **body.data} if body.merge_existing_data else dict(body.data)
         new = keep_masked_secrets(new, current, secret_fields_of(block_schema.fields))
@@ -85,6 +92,22 @@ class Documents:
             block_schema_id=block_schema.id,
         )
         await queries.replace_references(self.session, self.workspace_id, row.id, references)
+
+    async def _refuse_dropping_secrets(self, row: BlockDocument, new: BlockSchema) -> None:
+        """Refuse moving a document to a schema that masks less than its current one: its
+        stored secret would then show in clear on a plain read (no ``include_secrets``)."""
+        old = await type_queries.read_block_schema(
+            self.session, self.workspace_id, row.block_schema_id
+        )
+        old_secrets = secret_fields_of(old.fields) if old is not None else []
+        dropped = dropped_secret_fields(old_secrets, secret_fields_of(new.fields))
+        if dropped:
+            raise BlockRefused(
+                422,
+                f"block_schema_id: block schema {new.id} does not keep "
+                f"{', '.join(repr(path) for path in dropped)} secret, as the document's "
+                "current schema does.",
+            )
 
     async def delete(self, row: BlockDocument) -> None:
         users = await queries.dependents(self.session, self.workspace_id, [row.id])

@@ -69,7 +69,8 @@ def key_path(settings: Settings) -> Path:
 
 def cipher_for(settings: Settings) -> BlockCipher:
     """The cipher of these settings' key, creating the key file on first use."""
-    cache_key = (str(settings.home), settings.server_encryption_key)
+    key = settings.server_encryption_key
+    cache_key = (str(settings.home), key.get_secret_value() if key is not None else None)
     cipher = _ciphers.get(cache_key)
     if cipher is None:
         with _lock:
@@ -81,7 +82,7 @@ def cipher_for(settings: Settings) -> BlockCipher:
 
 def _load_key(settings: Settings) -> bytes:
     if settings.server_encryption_key:
-        return settings.server_encryption_key.encode()
+        return settings.server_encryption_key.get_secret_value().encode()
     path = key_path(settings)
     with contextlib.suppress(FileNotFoundError):
         return _read_key(path)

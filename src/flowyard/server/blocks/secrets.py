@@ -63,3 +63,17 @@ def keep_masked_secrets(
             if original:
                 container[key] = original[0]
     return merged
+
+
+def _covers(secret: list[str], path: list[str]) -> bool:
+    """Whether masking ``secret`` hides the value at ``path`` (itself or an ancestor)."""
+    return len(secret) <= len(path) and all(
+        mine == "*" or mine == theirs for mine, theirs in zip(secret, path, strict=False)
+    )
+
+
+def dropped_secret_fields(old: list[str], new: list[str]) -> list[str]:
+    """The secret paths of ``old`` that ``new`` no longer masks. A schema change that drops
+    one would show its stored value in clear on a plain read, so it is refused."""
+    kept = [path.split(".") for path in new]
+    return [path for path in old if not any(_covers(mine, path.split(".")) for mine in kept)]

@@ -130,15 +130,18 @@ def _limit_full(
     )
 
 
-async def _row(session: AsyncSession, table: sa.Table | None, row_id: Any) -> Any:
+async def _row(session: AsyncSession, run: orm.FlowRun, table: sa.Table | None, row_id: Any) -> Any:
+    """The row ``row_id`` of ``table`` in the run's workspace: a run's link to another
+    workspace's deployment or pool (however it got there) shows nothing of it."""
     if table is None or row_id is None:
         return None
-    return (await session.execute(sa.select(table).where(table.c.id == row_id))).first()
+    query = sa.select(table).where(table.c.workspace_id == run.workspace_id, table.c.id == row_id)
+    return (await session.execute(query)).first()
 
 
 async def _deployment(session: AsyncSession, run: orm.FlowRun) -> list[FlowRunBlocker]:
     table = _table("deployment")
-    row = await _row(session, table, run.deployment_id)
+    row = await _row(session, run, table, run.deployment_id)
     if row is None:
         return []
     values = row._mapping
@@ -175,7 +178,7 @@ async def _work_pool(
         )
         row = (await session.execute(sa.select(table).where(condition))).first()
     else:
-        row = await _row(session, table, pool_id)
+        row = await _row(session, run, table, pool_id)
     if row is None:
         return []
     values = row._mapping
@@ -195,12 +198,16 @@ async def _work_pool(
         if active >= int(limit):
             found.append(_limit_full("work pool", name, int(limit), active, holders))
     if run.state_type == StateType.SCHEDULED.value:
-        found += await _workers(session, pool_id, name, now)
+        found += await _workers(session, run.workspace_id, pool_id, name, now)
     return found
 
 
 async def _workers(
-    session: AsyncSession, pool_id: uuid.UUID, pool_name: str, now: dt.datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    pool_id: uuid.UUID,
+    pool_name: str,
+    now: dt.datetime,
 ) -> list[FlowRunBlocker]:
     """No worker is live on the pool: none has sent a heartbeat within three of its
     intervals, and no queue of the pool was polled within the default window (workers
@@ -210,7 +217,7 @@ async def _workers(
     if workers is not None:
         rows = await session.execute(
             sa.select(workers.c.last_heartbeat_time, workers.c.heartbeat_interval_seconds).where(
-                workers.c.work_pool_id == pool_id
+                workers.c.workspace_id == workspace_id, workers.c.work_pool_id == pool_id
             )
         )
         for beat, every in rows:
@@ -222,7 +229,9 @@ async def _workers(
                 return []  # a live worker polls this pool
     if queues is not None:
         polled = await session.scalar(
-            sa.select(sa.func.max(queues.c.last_polled)).where(queues.c.work_pool_id == pool_id)
+            sa.select(sa.func.max(queues.c.last_polled)).where(
+                queues.c.workspace_id == workspace_id, queues.c.work_pool_id == pool_id
+            )
         )
         if polled is not None:
             if polled.tzinfo is None:
@@ -241,7 +250,7 @@ async def _workers(
 
 async def _work_queue(session: AsyncSession, run: orm.FlowRun) -> list[FlowRunBlocker]:
     table = _table("work_queue")
-    row = await _row(session, table, run.work_queue_id)
+    row = await _row(session, run, table, run.work_queue_id)
     if row is None:
         return []
     values = row._mapping

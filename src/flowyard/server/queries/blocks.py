@@ -194,6 +194,23 @@ async def read_block_schemas(
     return (await session.scalars(query.limit(limit).offset(offset))).all()
 
 
+async def secret_fields_of_type(
+    session: AsyncSession, workspace_id: uuid.UUID, block_type_id: uuid.UUID
+) -> list[str]:
+    """Every secret path any schema of the block type declares (each once)."""
+    rows = await session.scalars(
+        sa.select(BlockSchema.fields).where(
+            BlockSchema.workspace_id == workspace_id, BlockSchema.block_type_id == block_type_id
+        )
+    )
+    found: dict[str, None] = {}
+    for fields in rows:
+        secret = fields.get("secret_fields") if isinstance(fields, dict) else None
+        for path in secret if isinstance(secret, list) else []:
+            found[str(path)] = None
+    return list(found)
+
+
 async def types_by_id(
     session: AsyncSession, workspace_id: uuid.UUID, ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, BlockType]:

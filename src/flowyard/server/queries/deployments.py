@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import HTTPException
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -74,6 +75,19 @@ async def upsert_deployment(
 ) -> tuple[DeploymentRow, bool]:
     """Create the deployment, or update the flow's deployment of that name with the fields
     given (as the contract's ``POST /deployments/`` does). Returns it and whether it is new."""
+    try:
+        async with session.begin_nested():
+            return await _upsert_deployment(session, workspace_id, create)
+    except IntegrityError:
+        # PostgreSQL: a concurrent request inserted this deployment between our read and
+        # our insert (the unique constraint stopped ours). It is committed now, so a second
+        # pass reads it and updates it, as if we had come second.
+        return await _upsert_deployment(session, workspace_id, create)
+
+
+async def _upsert_deployment(
+    session: AsyncSession, workspace_id: uuid.UUID, create: DeploymentCreate
+) -> tuple[DeploymentRow, bool]:
     flow = await session.scalar(
         sa.select(orm.Flow.id).where(
             orm.Flow.workspace_id == workspace_id, orm.Flow.id == create.flow_id
@@ -132,6 +146,17 @@ async def read_deployment(
     )
 
 
+async def deployment_exists(
+    session: AsyncSession, workspace_id: uuid.UUID, deployment_id: uuid.UUID
+) -> bool:
+    found = await session.scalar(
+        sa.select(DeploymentRow.id).where(
+            DeploymentRow.workspace_id == workspace_id, DeploymentRow.id == deployment_id
+        )
+    )
+    return found is not None
+
+
 async def read_deployment_by_name(
     session: AsyncSession, workspace_id: uuid.UUID, flow_name: str, name: str
 ) -> DeploymentRow | None:
@@ -168,7 +193,9 @@ def deployment_conditions(
         text = str(flt.get("like_") or "")
         if not text:
             return []
-        flow_ids = sa.select(orm.Flow.id).where(orm.Flow.name.ilike(f"%{text}%"))
+        flow_ids = sa.select(orm.Flow.id).where(
+            orm.Flow.workspace_id == workspace_id, orm.Flow.name.ilike(f"%{text}%")
+        )
         return [sa.or_(DeploymentRow.name.ilike(f"%{text}%"), DeploymentRow.flow_id.in_(flow_ids))]
 
     special = {
@@ -265,6 +292,8 @@ async def update_deployment(
 async def set_paused(
     session: AsyncSession, workspace_id: uuid.UUID, row: DeploymentRow, paused: bool
 ) -> None:
+    # Locked first, so a scheduler pass in flight finishes before its runs are removed.
+    await schedule_queries.lock_deployment(session, row.id)
     row.paused = paused
     row.updated = utcnow()
     if paused:
@@ -276,13 +305,20 @@ async def delete_deployment(
     session: AsyncSession, workspace_id: uuid.UUID, deployment_id: uuid.UUID
 ) -> bool:
     """Delete the deployment, its schedules and its runs still waiting to start."""
+    # Locked first: a scheduler pass in flight would otherwise leave runs of a deployment
+    # that no longer exists.
+    await schedule_queries.lock_deployment(session, deployment_id)
     await schedule_queries.delete_scheduled_runs(session, workspace_id, deployment_id)
     result = await session.execute(
         sa.delete(DeploymentRow).where(
             DeploymentRow.workspace_id == workspace_id, DeploymentRow.id == deployment_id
         )
     )
-    await session.execute(sa.delete(ScheduleRow).where(ScheduleRow.deployment_id == deployment_id))
+    await session.execute(
+        sa.delete(ScheduleRow).where(
+            ScheduleRow.workspace_id == workspace_id, ScheduleRow.deployment_id == deployment_id
+        )
+    )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from flowyard.schemas.json_schema import SchemaError, problems
+
 # The template of a ``process`` pool (what ``prefect work-pool create --type process``
 # stores): the official worker reads these variables, and so does ours.
 PROCESS_BASE_JOB_TEMPLATE: dict[str, Any] = {
@@ -143,110 +145,23 @@ def validate_job_variables(template: dict[str, Any], job_variables: dict[str, An
     schema = template.get("variables") if isinstance(template, dict) else None
     if not isinstance(schema, dict):
         return
-    properties = schema.get("properties") or {}
-    for name, value in job_variables.items():
-        if name not in properties:
-            if schema.get("additionalProperties") is False:
-                raise InvalidJobTemplate(
-                    f"job_variables.{name}: not a variable of the work pool's job template."
-                )
-            continue
-        problem = _check(value, properties[name], schema)
-        if problem is not None:
-            raise InvalidJobTemplate(f"job_variables.{name}: {problem}")
-
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "object": (dict,),
-    "array": (list,),
-    "null": (type(None),),
-}
-
-
-def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    ref = schema.get("$ref")
-    if not isinstance(ref, str) or not ref.startswith("#/"):
-        return schema
-    target: Any = root
-    for part in ref[2:].split("/"):
-        target = target.get(part) if isinstance(target, dict) else None
-    return target if isinstance(target, dict) else {}
-
-
-def _is_type(value: Any, name: str) -> bool:
-    kinds = _TYPES.get(name)
-    if kinds is None:
-        return True
-    if isinstance(value, bool) and name in ("integer", "number"):
-        return False
-    return isinstance(value, kinds)
-
-
-def _check(value: Any, schema: Any, root: dict[str, Any]) -> str | None:  # noqa: C901
-    """None when ``value`` fits ``schema``, else what is wrong with it."""
-    if not isinstance(schema, dict):
-        return None
-    schema = _resolve(schema, root)
-    if value is None and schema.get("default", ...) is None:
-        return None
-    expected = schema.get("type")
-    if expected is not None:
-        names = expected if isinstance(expected, list) else [expected]
-        if not any(_is_type(value, n) for n in names):
-            return f"expected {' or '.join(map(str, names))}, got {_type_name(value)}."
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{value!r} is not one of {schema['enum']!r}."
-    for key in ("anyOf", "oneOf"):
-        options = schema.get(key)
-        if isinstance(options, list) and options:
-            problems = [_check(value, option, root) for option in options]
-            if all(problems):
-                return problems[0]
-    for option in schema.get("allOf") or []:
-        problem = _check(value, option, root)
-        if problem:
-            return problem
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            return f"must be >= {schema['minimum']}."
-        if "maximum" in schema and value > schema["maximum"]:
-            return f"must be <= {schema['maximum']}."
-    if isinstance(value, dict):
-        return _check_object(value, schema, root)
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            problem = _check(item, schema["items"], root)
-            if problem:
-                return f"[{index}]: {problem}"
-    return None
+    # Required variables are not enforced (see above): only the per-variable keywords.
+    variables = {k: schema[k] for k in ("properties", "additionalProperties") if k in schema}
+    problem = _check_object(job_variables, variables, schema, path="job_variables")
+    if problem is not None:
+        raise InvalidJobTemplate(problem)
 
 
 def _check_object(
-    value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any]
+    value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str = ""
 ) -> str | None:
-    properties = schema.get("properties") or {}
-    for name in schema.get("required") or []:
-        if name not in value:
-            return f"missing required key {name!r}."
-    extra = schema.get("additionalProperties")
-    for key, item in value.items():
-        if key in properties:
-            problem = _check(item, properties[key], root)
-        elif extra is False:
-            problem = "unexpected key."
-        else:
-            problem = _check(item, extra, root)
-        if problem:
-            return f"{key}: {problem}"
-    return None
+    """The first problem of ``value`` against the object ``schema`` as ``<path>.<name>:
+    <message>`` (also when the schema itself cannot be used: the 422 names the problem
+    rather than a 500), or None. Deployments check run parameters with this too.
 
-
-def _type_name(value: Any) -> str:
-    for name in ("null", "boolean", "integer", "number", "string", "array", "object"):
-        if _is_type(value, name):
-            return name
-    return type(value).__name__
+    The check is :mod:`flowyard.schemas.json_schema` (shared, bounded work)."""
+    try:
+        found = problems(value, schema, root=root, path=path)
+    except SchemaError as exc:
+        return f"{exc.path or path or '(schema)'}: the schema cannot be used: {exc.reason}"
+    return str(found[0]) if found else None

@@ -201,6 +201,26 @@ async def live_lease_run_ids(
     return set(rows)
 
 
+async def read_paused_runs(
+    session: AsyncSession, workspace_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+    """The next ``limit`` paused runs of the workspace with an id above ``after`` (keyset
+    order, so that paging through reaches every one), with their state's details."""
+    query = (
+        sa.select(orm.FlowRun.id, orm.FlowRunState.state_details)
+        .join(orm.FlowRunState, orm.FlowRunState.id == orm.FlowRun.state_id)
+        .where(
+            orm.FlowRun.workspace_id == workspace_id,
+            orm.FlowRun.state_type == StateType.PAUSED.value,
+        )
+        .order_by(orm.FlowRun.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(orm.FlowRun.id > after)
+    return [(run_id, details or {}) for run_id, details in (await session.execute(query)).all()]
+
+
 async def read_expired_leases(
     session: AsyncSession, now: dt.datetime, limit: int
 ) -> list[ExpiredLease]:

@@ -6,13 +6,23 @@ Every run a schedule makes carries the idempotency key
 schedulers (two server processes on one database) can never create two runs for one slot.
 Runs are inserted in bulk: one statement for the runs (``ON CONFLICT DO NOTHING …
 RETURNING id``) and one for the states of those that were new.
+
+Changing when a deployment's schedules fire (editing, replacing or deleting a schedule,
+pausing) deletes the runs already made; the scheduler must not add runs of the old timing
+behind that delete. Both sides meet on the deployment row: the edits here lock it
+(``FOR UPDATE``; a pause updates it) before they delete, the scheduler reads its
+deployments ``FOR SHARE SKIP LOCKED`` before it reads their schedules. On PostgreSQL
+(READ COMMITTED) an edit that comes second waits for the scheduler's commit, so its delete
+sees the runs made; a scheduler that comes second leaves that deployment to its next pass.
+(On SQLite every write transaction already runs alone.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +45,11 @@ from flowyard.server.queries.run_names import generate_run_name
 from flowyard.server.queries.upsert import dialect_insert
 from flowyard.server.schedules import next_times
 
+logger = logging.getLogger("flowyard.server.queries.schedules")
+
 KEY_PREFIX = "scheduled"
+# Idempotency keys looked up per statement (well within every dialect's bound-parameter limit).
+_KEYS_PER_QUERY = 500
 
 
 def slot_key(deployment_id: uuid.UUID, schedule_id: uuid.UUID, slot: dt.datetime) -> str:
@@ -74,6 +88,7 @@ async def replace_schedules(
 ) -> list[ScheduleRow]:
     """Make ``creates`` the deployment's schedules. A schedule with the slug of an existing
     one keeps its id (its runs stay); the others' future runs go with them."""
+    await lock_deployment(session, deployment.id)
     existing = await read_schedules(session, deployment.workspace_id, deployment.id)
     by_slug = {s.slug: s for s in existing if s.slug}
     kept: list[ScheduleRow] = []
@@ -146,6 +161,7 @@ async def update_schedule(
 ) -> None:
     """Apply the update; a changed or deactivated schedule loses its future runs (the
     scheduler makes the new ones)."""
+    await lock_deployment(session, row.deployment_id)
     values = update.model_dump(mode="json", exclude_unset=True, exclude={"replaces"})
     changed_timing = "schedule" in values and values["schedule"] != row.schedule
     for key, value in values.items():
@@ -159,8 +175,17 @@ async def update_schedule(
 
 
 async def delete_schedule(session: AsyncSession, workspace_id: uuid.UUID, row: ScheduleRow) -> None:
+    await lock_deployment(session, row.deployment_id)
     await delete_auto_scheduled_runs(session, workspace_id, row.deployment_id, row.id)
     await session.delete(row)
+
+
+async def lock_deployment(session: AsyncSession, deployment_id: uuid.UUID) -> None:
+    """Hold the deployment row until commit, against a scheduler pass in flight (see the
+    module docstring). A no-op on SQLite, whose writers never overlap."""
+    await session.execute(
+        sa.select(DeploymentRow.id).where(DeploymentRow.id == deployment_id).with_for_update()
+    )
 
 
 def _waiting(workspace_id: uuid.UUID, deployment_id: uuid.UUID) -> list[Any]:
@@ -248,22 +273,31 @@ async def schedule_runs(
     runs: list[dict[str, Any]] = []
     details: dict[str, dt.datetime] = {}
     for deployment, schedules in batch:
-        active = [s for s in schedules if s.active]
-        if not active:
-            continue
-        taken = await _taken_keys(session, deployment)
-        pool_id = pool_ids.get(deployment.work_queue_id) if deployment.work_queue_id else None
-        for schedule in active:
+        wanted: dict[str, tuple[dt.datetime, dict[str, Any]]] = {}
+        for schedule in schedules:
+            if not schedule.active:
+                continue
             parameters = {**(deployment.parameters or {}), **(schedule.parameters or {})}
-            slots = _slots(
-                schedule, now, max_runs=max_runs, min_runs=min_runs, horizon=horizon,
-                min_horizon=min_horizon,
-            )  # fmt: skip
+            try:
+                slots = _slots(
+                    schedule, now, max_runs=max_runs, min_runs=min_runs, horizon=horizon,
+                    min_horizon=min_horizon,
+                )  # fmt: skip
+            except ValueError:
+                # A stored schedule this version cannot read (say, a timezone gone from
+                # the system's database) must not stop the other deployments' runs.
+                logger.warning("Schedule %s cannot be read; skipped", schedule.id)
+                continue
             for slot in slots:
-                key = slot_key(deployment.id, schedule.id, slot)
-                if key not in taken:
-                    details[key] = slot
-                    runs.append(_run_values(deployment, parameters, key, slot, now, pool_id))
+                wanted[slot_key(deployment.id, schedule.id, slot)] = (slot, parameters)
+        if not wanted:
+            continue
+        taken = await _taken_keys(session, deployment, wanted.keys())
+        pool_id = pool_ids.get(deployment.work_queue_id) if deployment.work_queue_id else None
+        for key, (slot, parameters) in wanted.items():
+            if key not in taken:
+                details[key] = slot
+                runs.append(_run_values(deployment, parameters, key, slot, now, pool_id))
     if not runs:
         return 0
     # executemany of one statement: compiled once and sent by SQLAlchemy's "insertmanyvalues"
@@ -292,25 +326,25 @@ async def schedule_runs(
     return created
 
 
-async def _taken_keys(session: AsyncSession, deployment: DeploymentRow) -> set[str]:
-    """The slot keys of the deployment's runs: one range scan of the
-    (workspace_id, flow_id, idempotency_key) index, since every key starts with its id."""
-    prefix = f"{KEY_PREFIX} {deployment.id} "
-    key: Any = orm.FlowRun.idempotency_key
-    assert session.bind is not None
-    if session.bind.dialect.name == "postgresql":
-        # Byte order whatever the database's collation (a locale may sort "~" first); the
-        # index still narrows the scan to the flow's runs.
-        key = key.collate("C")
-    found = await session.scalars(
-        sa.select(orm.FlowRun.idempotency_key).where(
-            orm.FlowRun.workspace_id == deployment.workspace_id,
-            orm.FlowRun.flow_id == deployment.flow_id,
-            key >= prefix,
-            key < prefix + "~",  # "~" sorts after every character a key holds
+async def _taken_keys(
+    session: AsyncSession, deployment: DeploymentRow, keys: Collection[str]
+) -> set[str]:
+    """Which of ``keys`` (the slots about to be inserted) the deployment's flow already has
+    runs for: IN lookups on the unique (workspace_id, flow_id, idempotency_key) index, so
+    a pass costs what it is about to insert, not the deployment's whole history. (Only a
+    shortcut: ON CONFLICT DO NOTHING still refuses a slot another scheduler took since.)"""
+    ordered = sorted(keys)
+    taken: set[str] = set()
+    for start in range(0, len(ordered), _KEYS_PER_QUERY):
+        found = await session.scalars(
+            sa.select(orm.FlowRun.idempotency_key).where(
+                orm.FlowRun.workspace_id == deployment.workspace_id,
+                orm.FlowRun.flow_id == deployment.flow_id,
+                orm.FlowRun.idempotency_key.in_(ordered[start : start + _KEYS_PER_QUERY]),
+            )
         )
-    )
-    return {key for key in found.all() if key is not None}
+        taken.update(key for key in found.all() if key is not None)
+    return taken
 
 
 async def _pool_ids(

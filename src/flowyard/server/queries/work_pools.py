@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 
@@ -69,8 +70,9 @@ async def create_work_pool(
     session: AsyncSession, workspace_id: uuid.UUID, create: WorkPoolCreate
 ) -> WorkPool:
     """The new pool with its ``default`` queue; WorkPoolConflict when the name is taken."""
+    taken = WorkPoolConflict(f"A work pool named {create.name!r} already exists.")
     if await read_work_pool_by_name(session, workspace_id, create.name) is not None:
-        raise WorkPoolConflict(f"A work pool named {create.name!r} already exists.")
+        raise taken
     now = utcnow()
     pool = WorkPool(
         id=new_id(),
@@ -86,11 +88,18 @@ async def create_work_pool(
         status="PAUSED" if create.is_paused else "NOT_READY",
         storage_configuration=create.storage_configuration or {},
     )
-    session.add(pool)
     queue = _new_queue(pool, WorkQueueCreate(name=DEFAULT_QUEUE_NAME), priority=1)
-    session.add(queue)
     pool.default_queue_id = queue.id
-    await session.flush()
+    # On PostgreSQL a concurrent create of the same name can pass the check above; the
+    # unique constraint decides, and the loser gets the same 409 (not a 500). The savepoint
+    # keeps the caller's transaction usable.
+    try:
+        async with session.begin_nested():
+            session.add(pool)
+            session.add(queue)
+            await session.flush()
+    except IntegrityError:
+        raise taken from None
     return pool
 
 
@@ -210,9 +219,18 @@ async def delete_work_pool(session: AsyncSession, pool: WorkPool) -> None:
             f"Work pool {pool.name!r} has {active} flow run(s) that are not finished"
             f"{used_by}. Cancel or delete them first."
         )
-    await session.execute(sa.delete(WorkQueue).where(WorkQueue.work_pool_id == pool.id))
-    await session.execute(sa.delete(Worker).where(Worker.work_pool_id == pool.id))
-    await session.execute(sa.delete(WorkPool).where(WorkPool.id == pool.id))
+    mine = pool.workspace_id
+    await session.execute(
+        sa.delete(WorkQueue).where(
+            WorkQueue.workspace_id == mine, WorkQueue.work_pool_id == pool.id
+        )
+    )
+    await session.execute(
+        sa.delete(Worker).where(Worker.workspace_id == mine, Worker.work_pool_id == pool.id)
+    )
+    await session.execute(
+        sa.delete(WorkPool).where(WorkPool.workspace_id == mine, WorkPool.id == pool.id)
+    )
 
 
 # --- queues ------------------------------------------------------------------------------
@@ -226,13 +244,13 @@ async def resolve_work_queue(
     either does not exist: pools are never created implicitly."""
     pool = await require_work_pool(session, workspace_id, pool_name)
     if queue_name is None:
-        queue = (
-            await session.get(WorkQueue, pool.default_queue_id) if pool.default_queue_id else None
-        )
+        queue = None
+        if pool.default_queue_id is not None:
+            queue = await read_work_queue(session, workspace_id, pool.default_queue_id)
         if queue is None:  # a pool whose default queue went missing: any of its queues
             queue = await session.scalar(
                 sa.select(WorkQueue)
-                .where(WorkQueue.work_pool_id == pool.id)
+                .where(WorkQueue.workspace_id == workspace_id, WorkQueue.work_pool_id == pool.id)
                 .order_by(WorkQueue.priority, WorkQueue.name)
             )
         if queue is None:
@@ -256,27 +274,40 @@ async def read_work_queue_by_name(
     session: AsyncSession, pool: WorkPool, name: str
 ) -> WorkQueue | None:
     return await session.scalar(
-        sa.select(WorkQueue).where(WorkQueue.work_pool_id == pool.id, WorkQueue.name == name)
+        sa.select(WorkQueue).where(
+            WorkQueue.workspace_id == pool.workspace_id,
+            WorkQueue.work_pool_id == pool.id,
+            WorkQueue.name == name,
+        )
     )
 
 
 async def create_work_queue(
     session: AsyncSession, pool: WorkPool, create: WorkQueueCreate
 ) -> WorkQueue:
-    """A new queue in ``pool``; without a priority it goes after the pool's others."""
+    """A new queue in ``pool``; without a priority it goes after the pool's others.
+    WorkPoolConflict when the pool has a queue of that name."""
+    taken = WorkPoolConflict(
+        f"A work queue named {create.name!r} already exists in work pool {pool.name!r}."
+    )
     if await read_work_queue_by_name(session, pool, create.name) is not None:
-        raise WorkPoolConflict(
-            f"A work queue named {create.name!r} already exists in work pool {pool.name!r}."
-        )
+        raise taken
     priority = create.priority
     if priority is None:
         highest = await session.scalar(
-            sa.select(sa.func.max(WorkQueue.priority)).where(WorkQueue.work_pool_id == pool.id)
+            sa.select(sa.func.max(WorkQueue.priority)).where(
+                WorkQueue.workspace_id == pool.workspace_id, WorkQueue.work_pool_id == pool.id
+            )
         )
         priority = int(highest or 0) + 1
     queue = _new_queue(pool, create, priority)
-    session.add(queue)
-    await session.flush()
+    # As for pools: a concurrent create of the same name loses on the unique constraint.
+    try:
+        async with session.begin_nested():
+            session.add(queue)
+            await session.flush()
+    except IntegrityError:
+        raise taken from None
     return queue
 
 
@@ -330,14 +361,22 @@ async def update_work_queue(
 async def delete_work_queue(session: AsyncSession, pool: WorkPool, queue: WorkQueue) -> None:
     if queue.id == pool.default_queue_id:
         raise WorkPoolConflict("The default queue of a work pool cannot be deleted.")
-    await session.execute(sa.delete(WorkQueue).where(WorkQueue.id == queue.id))
+    await session.execute(
+        sa.delete(WorkQueue).where(
+            WorkQueue.workspace_id == pool.workspace_id, WorkQueue.id == queue.id
+        )
+    )
 
 
-async def read_pool_names(session: AsyncSession, pool_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def read_pool_names(
+    session: AsyncSession, workspace_id: uuid.UUID, pool_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
     if not pool_ids:
         return {}
     rows = await session.execute(
-        sa.select(WorkPool.id, WorkPool.name).where(WorkPool.id.in_(pool_ids))
+        sa.select(WorkPool.id, WorkPool.name).where(
+            WorkPool.workspace_id == workspace_id, WorkPool.id.in_(pool_ids)
+        )
     )
     return {row[0]: row[1] for row in rows}
 

@@ -31,7 +31,9 @@ async def polled_queues(
 ) -> list[WorkQueue]:
     """The pool's queues a poll covers (all of them when no names are given), by priority.
     Names that are not queues of the pool are ignored, as the official server does."""
-    query = sa.select(WorkQueue).where(WorkQueue.work_pool_id == pool.id)
+    query = sa.select(WorkQueue).where(
+        WorkQueue.workspace_id == pool.workspace_id, WorkQueue.work_pool_id == pool.id
+    )
     if queue_names:
         query = query.where(WorkQueue.name.in_(list(queue_names)))
     query = query.order_by(WorkQueue.priority, WorkQueue.name)
@@ -45,23 +47,28 @@ async def record_poll(
     if queues:
         await session.execute(
             sa.update(WorkQueue)
-            .where(WorkQueue.id.in_([q.id for q in queues]))
+            .where(
+                WorkQueue.workspace_id == pool.workspace_id,
+                WorkQueue.id.in_([q.id for q in queues]),
+            )
             .values(last_polled=now, status="READY")
         )
     if not pool.is_paused and pool.status != "READY":
         await session.execute(
             sa.update(WorkPool)
-            .where(WorkPool.id == pool.id)
+            .where(WorkPool.workspace_id == pool.workspace_id, WorkPool.id == pool.id)
             .values(status="READY", last_transitioned_status_at=now)
         )
 
 
 def _due(
+    workspace_id: uuid.UUID,
     queue_ids: Sequence[uuid.UUID],
     scheduled_before: dt.datetime | None,
     scheduled_after: dt.datetime | None,
 ) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = [
+        orm.FlowRun.workspace_id == workspace_id,
         orm.FlowRun.work_queue_id.in_(list(queue_ids)),
         orm.FlowRun.state_type == SCHEDULED,
     ]
@@ -73,11 +80,14 @@ def _due(
 
 
 async def _pool_active(session: AsyncSession, pool: WorkPool) -> int:
-    queue_ids = sa.select(WorkQueue.id).where(WorkQueue.work_pool_id == pool.id)
+    queue_ids = sa.select(WorkQueue.id).where(
+        WorkQueue.workspace_id == pool.workspace_id, WorkQueue.work_pool_id == pool.id
+    )
     count = await session.scalar(
         sa.select(sa.func.count())
         .select_from(orm.FlowRun)
         .where(
+            orm.FlowRun.workspace_id == pool.workspace_id,
             orm.FlowRun.work_queue_id.in_(queue_ids),
             orm.FlowRun.state_type.in_(ACTIVE_STATE_TYPES),
         )
@@ -117,7 +127,7 @@ async def scheduled_flow_runs(
             continue
         rows = await flow_run_queries.read_flow_runs(
             session,
-            _due([queue.id], scheduled_before, scheduled_after),
+            _due(pool.workspace_id, [queue.id], scheduled_before, scheduled_after),
             FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC,
             room,
         )
@@ -137,6 +147,7 @@ async def next_due_time(
     ids = [q.id for q in queues if not q.is_paused]
     if not ids:
         return None
+    due = _due(queues[0].workspace_id, ids, None, after)  # a poll's queues share a pool
     return await session.scalar(
-        sa.select(sa.func.min(orm.FlowRun.next_scheduled_start_time)).where(*_due(ids, None, after))
+        sa.select(sa.func.min(orm.FlowRun.next_scheduled_start_time)).where(*due)
     )

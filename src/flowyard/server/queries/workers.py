@@ -42,7 +42,11 @@ async def record_heartbeat(
         pool.last_transitioned_status_at = now
         await session.flush()
     worker_id = await session.scalar(
-        sa.select(Worker.id).where(Worker.work_pool_id == pool.id, Worker.name == beat.name)
+        sa.select(Worker.id).where(
+            Worker.workspace_id == pool.workspace_id,
+            Worker.work_pool_id == pool.id,
+            Worker.name == beat.name,
+        )
     )
     assert worker_id is not None
     return worker_id
@@ -71,7 +75,9 @@ async def read_workers(
 ) -> list[schemas.Worker]:
     """The pool's workers, most recent heartbeat first. Status (ONLINE/OFFLINE) is derived
     from the heartbeat, so it is filtered after reading."""
-    query = sa.select(Worker).where(Worker.work_pool_id == pool.id)
+    query = sa.select(Worker).where(
+        Worker.workspace_id == pool.workspace_id, Worker.work_pool_id == pool.id
+    )
     beat = worker_filter.last_heartbeat_time if worker_filter else None
     if beat is not None and beat.before_ is not None:
         query = query.where(Worker.last_heartbeat_time <= beat.before_)
@@ -90,15 +96,24 @@ async def read_workers(
 
 async def delete_worker(session: AsyncSession, pool: WorkPool, name: str) -> bool:
     result = await session.execute(
-        sa.delete(Worker).where(Worker.work_pool_id == pool.id, Worker.name == name)
+        sa.delete(Worker).where(
+            Worker.workspace_id == pool.workspace_id,
+            Worker.work_pool_id == pool.id,
+            Worker.name == name,
+        )
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def read_pools_by_id(session: AsyncSession, pool_ids: set[uuid.UUID]) -> Sequence[WorkPool]:
+async def read_pools_by_id(
+    session: AsyncSession, workspace_id: uuid.UUID, pool_ids: set[uuid.UUID]
+) -> Sequence[WorkPool]:
     if not pool_ids:
         return []
-    return (await session.scalars(sa.select(WorkPool).where(WorkPool.id.in_(pool_ids)))).all()
+    query = sa.select(WorkPool).where(
+        WorkPool.workspace_id == workspace_id, WorkPool.id.in_(pool_ids)
+    )
+    return (await session.scalars(query)).all()
 
 
 async def pool_active_slots(

@@ -9,6 +9,14 @@ silently skipped and no slot fires twice:
   not jumped;
 - a wall-clock time that happens twice (fall back, 01:30) fires once, at its first
   occurrence.
+
+Every walk is bounded, whatever the schedule: this runs on the server's event loop (each
+scheduler pass, and inside ``POST /deployments``). Intervals jump to ``after``
+arithmetically, cron looks at most ``_MAX_CRON_DAYS`` dates, and an rrule starts a whole
+number of its periods after its DTSTART, close before ``after`` (same phase, so the same
+occurrences), and charges a budget on the months it walks and the occurrences it passes
+over (``schemas.schedules.RRuleBudget``): a rule that is rare or never fires ends the walk
+instead of holding the loop.
 """
 
 from __future__ import annotations
@@ -16,17 +24,39 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterator
+from typing import Any
+
+from dateutil import rrule as _rrule
 
 from flowyard.schemas.schedules import (
+    RRULE_MAX_SKIPPED,
     CronSchedule,
     IntervalSchedule,
+    RRuleBudget,
+    RRuleBudgetExceeded,
     RRuleSchedule,
     Schedule,
+    bounded_rruleset,
     parse_cron,
+    parse_rrule,
 )
 
 # Years of dates with no match before a cron gives up (e.g. "0 0 31 2 *" never fires).
 _MAX_CRON_DAYS = 366 * 8
+# Months an rrule may walk beyond the window asked for (its rebased start lies up to a
+# period before ``after``), and at most in all: a rule with COUNT keeps its own start.
+_RRULE_SLACK_MONTHS = 24
+_RRULE_MAX_MONTHS = 12 * 50
+# How far before ``after`` (on the wall clock the rule is walked on) a rebased rrule starts
+# at least; more across a change of UTC offset (DST, or a zone moving its clock by a day).
+_REBASE_MARGIN = dt.timedelta(hours=1)
+_FIXED_PERIODS = {
+    _rrule.WEEKLY: dt.timedelta(weeks=1),
+    _rrule.DAILY: dt.timedelta(days=1),
+    _rrule.HOURLY: dt.timedelta(hours=1),
+    _rrule.MINUTELY: dt.timedelta(minutes=1),
+    _rrule.SECONDLY: dt.timedelta(seconds=1),
+}
 
 
 def _zone(name: str | None) -> dt.tzinfo:
@@ -45,7 +75,7 @@ def next_times(
     out: list[dt.datetime] = []
     if limit <= 0:
         return out
-    for when in iter_times(schedule, after):
+    for when in iter_times(schedule, after, until):
         if when > until:
             break
         out.append(when)
@@ -54,13 +84,17 @@ def next_times(
     return out
 
 
-def iter_times(schedule: Schedule, after: dt.datetime) -> Iterator[dt.datetime]:
-    """Every instant (UTC) of the schedule at or after ``after``, in order."""
+def iter_times(
+    schedule: Schedule, after: dt.datetime, until: dt.datetime | None = None
+) -> Iterator[dt.datetime]:
+    """The instants (UTC) of the schedule at or after ``after``, in order. The walk is
+    bounded (see the module docstring): a cron or rrule may end early after ``until``
+    (about 20 years on when not given), never before it."""
     if isinstance(schedule, CronSchedule):
         return _cron_times(schedule, after)
     if isinstance(schedule, IntervalSchedule):
         return _interval_times(schedule, after)
-    return _rrule_times(schedule, after)
+    return _rrule_times(schedule, after, until or after + dt.timedelta(days=366 * 20))
 
 
 def _cron_times(schedule: CronSchedule, after: dt.datetime) -> Iterator[dt.datetime]:
@@ -102,24 +136,94 @@ def _interval_times(schedule: IntervalSchedule, after: dt.datetime) -> Iterator[
     else:
         when = anchor.astimezone(dt.UTC)
         if when < after:
-            skipped = int((after - when).total_seconds() // seconds)
-            when += step * skipped
+            # Exact integer arithmetic (timedelta // timedelta): a float of seconds since an
+            # old anchor loses the microseconds and could jump past the first slot.
+            when += step * ((after - when) // step)
         while True:
             if when >= after:
                 yield when
             when += step
 
 
-def _rrule_times(schedule: RRuleSchedule, after: dt.datetime) -> Iterator[dt.datetime]:
-    from dateutil import rrule
+def _offset(moment: dt.datetime, tz: dt.tzinfo) -> dt.timedelta:
+    return moment.astimezone(tz).utcoffset() or dt.timedelta()
 
+
+def _months(start: dt.datetime, end: dt.datetime) -> int:
+    return max(0, (end.year - start.year) * 12 + end.month - start.month)
+
+
+def _rebase(start: dt.datetime, freq: int, interval: int, target: dt.datetime) -> dt.datetime:
+    """The latest start at or before ``target`` that is a whole number of the rule's
+    periods after ``start`` (on the wall clock of ``start``; ``target`` naive in it), with
+    the month, day and time of ``start`` that dateutil derives missing BY-parts from; or
+    ``start`` itself when ``target`` is not after it. A rule without COUNT starting there
+    has exactly the original's occurrences from there on."""
+    naive = start.replace(tzinfo=None)
+    if target <= naive:
+        return start
+    period = _FIXED_PERIODS.get(freq)
+    if period is not None:
+        step = period * interval
+        return start + step * ((target - naive) // step)
+    # Months and years vary in length: the latest whole number of periods whose date
+    # exists (day 31, February 29) and is not after target. A few tries at most.
+    months = interval * (12 if freq == _rrule.YEARLY else 1)
+    k = _months(naive, target) // months
+    for _ in range(400):
+        if k <= 0:
+            break
+        year, month0 = divmod(naive.month - 1 + k * months, 12)
+        try:
+            moved = naive.replace(year=naive.year + year, month=month0 + 1)
+        except ValueError:  # that month has no such day, or past the year 9999
+            k -= 1
+            continue
+        if moved <= target:
+            return moved.replace(tzinfo=start.tzinfo)
+        k -= 1
+    return start
+
+
+def _rrule_times(
+    schedule: RRuleSchedule, after: dt.datetime, until: dt.datetime
+) -> Iterator[dt.datetime]:
     tz = _zone(schedule.timezone)
-    start = after.astimezone(tz).replace(second=0, microsecond=0, tzinfo=None)
-    rule = rrule.rrulestr(schedule.rrule, dtstart=start, cache=False)
-    for local in rule:  # naive local times unless the rule carries its own DTSTART zone
-        when = local.astimezone(dt.UTC) if local.tzinfo else _instant(local, tz)
-        if when >= after:
+    try:
+        parsed = parse_rrule(schedule.rrule)
+    except ValueError:
+        return  # a stored rule this version can no longer read fires nothing
+    fields: Any = parsed  # dateutil keeps the rules of a set in private attributes
+    months = _months(after, until)
+    for rule in [*fields._rrule, *fields._exrule]:
+        if rule._count is not None:  # COUNT numbers occurrences from its own start
+            months += _months(rule._dtstart.replace(tzinfo=None), after.replace(tzinfo=None))
+    budget = RRuleBudget(min(months, _RRULE_MAX_MONTHS) + _RRULE_SLACK_MONTHS, RRULE_MAX_SKIPPED)
+
+    def start(rule: Any) -> dt.datetime:
+        first: dt.datetime = rule._dtstart
+        if rule._count is not None:
+            return first
+        frame = first.tzinfo or tz  # naive rules are walked on the schedule's wall clock
+        day = dt.timedelta(days=1)
+        shift = abs(_offset(after - day, frame) - _offset(after + day, frame))
+        target = after.astimezone(frame).replace(tzinfo=None) - _REBASE_MARGIN - shift
+        return _rebase(first, rule._freq, rule._interval, target)
+
+    last: dt.datetime | None = None
+    try:
+        for local in bounded_rruleset(parsed, budget, start):
+            # Naive local times unless the rule carries its own DTSTART zone.
+            when = local.astimezone(dt.UTC) if local.tzinfo else _instant(local, tz)
+            if when < after or (last is not None and when <= last):
+                budget.skip()  # before the window, or a gap time equal to a real one
+                continue
+            last = when
             yield when
+    except RRuleBudgetExceeded:
+        return  # nothing more within reach: the rule is rare or never fires
+    except (ValueError, OverflowError):
+        return  # dateutil found the rule empty, or walked off the calendar
 
 
 __all__ = ["iter_times", "next_times"]

@@ -177,31 +177,46 @@ async def fail_expired_pauses(db: Database, now: dt.datetime | None = None) -> i
     async with db.read() as session:
         workspaces = list(await session.scalars(sa.select(orm.Workspace.id)))
     for workspace_id in workspaces:
-        async with db.read() as session:
-            rows = (
-                await session.execute(
-                    sa.select(orm.FlowRun.id, orm.FlowRunState.state_details)
-                    .join(orm.FlowRunState, orm.FlowRunState.id == orm.FlowRun.state_id)
-                    .where(
-                        orm.FlowRun.workspace_id == workspace_id,
-                        orm.FlowRun.state_type == StateType.PAUSED.value,
-                    )
-                    .limit(BATCH)
-                )
-            ).all()
-            expired = [run_id for run_id, details in rows if _pause_expired(details or {}, now)]
-            live = await queries.live_lease_run_ids(session, workspace_id, expired, now)
-        for run_id in expired:
-            if run_id in live:
-                continue
-            message = "The flow run was paused and never resumed before its timeout."
-            async with db.write() as session:
-                # Forced: the pause rules would word the failure as if a client proposed it.
-                state = StateCreate(type=StateType.FAILED, message=message)
-                result = await set_flow_run_state(session, workspace_id, run_id, state, force=True)
-                if result is not None and result.status == SetStateStatus.ACCEPT:
+        # Every paused run, a keyset page at a time: the timeout lives in the state's JSON
+        # details, so it is checked here, and no page may hide the runs beyond it.
+        after: uuid.UUID | None = None
+        while True:
+            async with db.read() as session:
+                rows = await queries.read_paused_runs(session, workspace_id, after, BATCH)
+                expired = [run_id for run_id, details in rows if _pause_expired(details, now)]
+                live = await queries.live_lease_run_ids(session, workspace_id, expired, now)
+            for run_id in expired:
+                if run_id not in live and await _fail_paused(db, workspace_id, run_id, now):
                     failed += 1
+            if len(rows) < BATCH:
+                break
+            after = rows[-1][0]
     return failed
+
+
+async def _fail_paused(
+    db: Database, workspace_id: uuid.UUID, run_id: uuid.UUID, now: dt.datetime
+) -> bool:
+    message = "The flow run was paused and never resumed before its timeout."
+    async with db.write() as session:
+        # Read again under the row lock: the failure is forced, so a run resumed (or paused
+        # anew) since the page was read must be left alone.
+        row = (
+            await session.execute(
+                sa.select(orm.FlowRun.state_type, orm.FlowRunState.state_details)
+                .join(orm.FlowRunState, orm.FlowRunState.id == orm.FlowRun.state_id)
+                .where(orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == run_id)
+                .with_for_update(of=orm.FlowRun)
+            )
+        ).first()
+        if row is None or row[0] != StateType.PAUSED.value:
+            return False
+        if not _pause_expired(row[1] or {}, now):
+            return False
+        # Forced: the pause rules would word the failure as if a client proposed it.
+        state = StateCreate(type=StateType.FAILED, message=message)
+        result = await set_flow_run_state(session, workspace_id, run_id, state, force=True)
+        return result is not None and result.status == SetStateStatus.ACCEPT
 
 
 def _pause_expired(details: dict[str, Any], now: dt.datetime) -> bool:

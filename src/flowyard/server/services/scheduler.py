@@ -79,8 +79,21 @@ async def schedule_all(db: Database, now: dt.datetime | None = None) -> int:
             return total
         # One transaction per batch: the runs of up to BATCH deployments in one commit.
         async with db.write() as session:
+            # FOR SHARE, before the schedules are read: an edit of a deployment's schedules
+            # or a pause (which lock the row, then delete the runs already made) waits for
+            # this pass to commit, so its delete sees these runs (see queries.schedules).
+            # SKIP LOCKED: a deployment some transaction is writing is left to the next
+            # pass, read after that write committed; never waiting here means no deadlock
+            # with writers that lock several deployments in another order. Schedulers
+            # share the lock with each other.
             rows = (
-                await session.scalars(sa.select(Deployment).where(Deployment.id.in_(ids)))
+                await session.scalars(
+                    sa.select(Deployment)
+                    .where(Deployment.id.in_(ids))
+                    .order_by(Deployment.id)
+                    .with_for_update(read=True, skip_locked=True)
+                    .execution_options(populate_existing=True)
+                )
             ).all()
             by_deployment = await schedule_queries.read_schedules_of(session, ids)
             batch = [(row, by_deployment.get(row.id, [])) for row in rows if not row.paused]
