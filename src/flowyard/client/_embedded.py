@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from flowyard.client._gc import freeze_long_lived_objects
 from flowyard.client._loop import (
     add_finalizer,
     background_loop,
@@ -57,7 +58,7 @@ class EmbeddedServer:
         app = create_app(self.settings, services=False)
         await self._stack.enter_async_context(app.router.lifespan_context(app))
         self.app = app
-        _freeze_long_lived_objects()
+        freeze_long_lived_objects("embedded server")
         # Unexpected server errors become 500 responses (and ClientErrors), as over HTTP,
         # instead of surfacing the server's own exception in the caller.
         self._transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -83,31 +84,6 @@ class EmbeddedServer:
             raise ServerUnavailable("The embedded Flowyard server has been shut down.")
         async with app.state.db.write() as session:
             await record_reports(session, app.state.default_workspace_id, reports)
-
-
-def _freeze_long_lived_objects() -> None:
-    """Take what is alive now out of the cyclic garbage collector's future passes.
-
-    The server app brings a few hundred thousand objects into the process (the ORM, the
-    pydantic schemas, the routes) that live as long as it does. Every full collection walked
-    them all again: about 0.1 s, once every few thousand task runs, in the middle of
-    someone's flow. ``gc.freeze`` (what ``flowyard server start`` does too) spares them;
-    objects freed by reference counting are freed as before, only cycles among what was
-    alive at this point are never collected. The thresholds are left as the user set them.
-    Once per process: a server started again later (after ``shutdown_embedded``) finds the
-    modules, which are most of it, frozen already.
-    """
-    global _frozen
-    if _frozen:
-        return
-    _frozen = True
-    import gc
-
-    gc.collect()
-    gc.freeze()
-
-
-_frozen = False
 
 
 class EmbeddedTransport(httpx.AsyncBaseTransport):

@@ -236,8 +236,10 @@ def get_api() -> EngineAPI:
         api = _apis.get(key)
         if api is None:
             from flowyard.client import get_sync_client
+            from flowyard.client._gc import freeze_long_lived_objects
 
             api = _apis[key] = EngineAPI(get_sync_client())
+            freeze_long_lived_objects("client")
     return api
 
 
