@@ -399,7 +399,9 @@ def bench_target(target: Target, plan: SdkPlan, table: report.Table, workdir: Pa
         cell("… of which in a Completed state", f"{completed:,}")
         cpu = sum(r.server_cpu or 0.0 for r in records)
         if recorded:
-            cell("server CPU per recorded task run", ms(cpu / recorded))
+            per_run = cpu / recorded
+            # Below a millisecond, "0.1 ms" would hide the difference that matters.
+            cell("server CPU per recorded task run", us(per_run) if per_run < 1e-3 else ms(per_run))
         busy = [r.busy_after for r in records]
         text = " / ".join("still busy" if b is None else f"{b:.1f} s" for b in busy)
         cell("server busy after the flow returned (sequential / submitted)", text)

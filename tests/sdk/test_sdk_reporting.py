@@ -58,13 +58,13 @@ def test_five_thousand_tasks_are_all_recorded_with_final_states(recorded: Any) -
 
 class SpySink:
     def __init__(self, delay: float = 0.0) -> None:
-        self.event_batches: list[list[dict[str, Any]]] = []
+        self.report_batches: list[list[dict[str, Any]]] = []
         self.log_batches: list[list[dict[str, Any]]] = []
         self.delay = delay
 
-    def emit_events(self, events: list[dict[str, Any]]) -> None:
+    def report_task_runs(self, reports: list[dict[str, Any]]) -> None:
         time.sleep(self.delay)
-        self.event_batches.append(events)
+        self.report_batches.append(reports)
 
     def create_logs(self, logs: list[dict[str, Any]]) -> None:
         self.log_batches.append(logs)
@@ -76,7 +76,7 @@ def make_run(i: int) -> TaskRun:
     return TaskRun(id=uuid.uuid4(), name=f"t-{i}", task_key="t", dynamic_key=str(i))
 
 
-def test_updates_of_one_run_are_coalesced_into_one_event() -> None:
+def test_updates_of_one_run_are_coalesced_into_one_report() -> None:
     sink = SpySink()
     reporter = Reporter(sink, interval=60, register_atexit=False)
     runs = [make_run(i) for i in range(100)]
@@ -87,28 +87,32 @@ def test_updates_of_one_run_are_coalesced_into_one_event() -> None:
         run.end_time = time.time()
         reporter.report_task_run(run, Completed())
     assert reporter.flush(timeout=10)
-    events = [e for batch in sink.event_batches for e in batch]
-    assert len(events) == 100
-    assert {e["event"] for e in events} == {"prefect.task-run.Completed"}
-    first = events[0]
-    assert first["payload"]["task_run"]["start_time"] and first["payload"]["task_run"]["end_time"]
-    assert first["resource"]["prefect.run-count"] == "1"
-    assert first["payload"]["intended"] == {"from": None, "to": "COMPLETED"}
+    reports = [r for batch in sink.report_batches for r in batch]
+    assert len(reports) == 100
+    assert {(r["state_type"], r["state_name"]) for r in reports} == {("COMPLETED", "Completed")}
+    first = reports[0]
+    assert first["id"] == runs[0].id and first["run_count"] == 1
+    assert first["start_time"] <= first["end_time"]
+    # Nothing persisted the result: the state says so, as the official client's does.
+    assert first["state_details"] == {"untrackable_result": True}
     reporter.close()
 
 
-def test_later_events_follow_earlier_ones() -> None:
+def test_reports_are_valid_for_the_api() -> None:
+    from flowyard.schemas.task_run_reports import TASK_RUN_REPORTS
+
     sink = SpySink()
     reporter = Reporter(sink, interval=60, register_atexit=False)
     run = make_run(0)
-    running = Running()
-    reporter.report_task_run(run, running)
+    run.tags = frozenset({"b", "a"})
+    reporter.report_task_run(run, Running())
     reporter.flush(timeout=10)
     reporter.report_task_run(run, Completed())
     reporter.flush(timeout=10)
-    first, second = (batch[0] for batch in sink.event_batches)
-    assert second["follows"] == first["id"] == str(running.id)
-    assert second["payload"]["initial_state"]["type"] == "RUNNING"
+    running, completed = TASK_RUN_REPORTS.validate_python([b[0] for b in sink.report_batches])
+    assert running["state_type"] == "RUNNING" and completed["state_type"] == "COMPLETED"
+    assert running["state_timestamp"] <= completed["state_timestamp"]
+    assert completed["tags"] == ["a", "b"]
     reporter.close()
 
 
@@ -121,7 +125,7 @@ def test_backpressure_bounds_the_queue_and_loses_nothing() -> None:
         high_water = max(high_water, len(reporter._queue))
     assert reporter.flush(timeout=30)
     assert high_water <= 60  # 50 plus what other threads may add while one waits
-    assert sum(len(b) for b in sink.event_batches) == 3000
+    assert sum(len(b) for b in sink.report_batches) == 3000
     reporter.close()
 
 
@@ -129,17 +133,17 @@ def test_a_failing_sink_is_retried() -> None:
     class FlakySink(SpySink):
         failures = 2
 
-        def emit_events(self, events: list[dict[str, Any]]) -> None:
+        def report_task_runs(self, reports: list[dict[str, Any]]) -> None:
             if self.failures:
                 self.failures -= 1
                 raise ConnectionError("server hiccup")
-            super().emit_events(events)
+            super().report_task_runs(reports)
 
     sink = FlakySink()
     reporter = Reporter(sink, interval=60, register_atexit=False)
     reporter.report_task_run(make_run(0), Completed())
     assert reporter.flush(timeout=10)
-    assert len(sink.event_batches) == 1 and reporter.dropped == 0
+    assert len(sink.report_batches) == 1 and reporter.dropped == 0
     reporter.close()
 
 
@@ -360,7 +364,7 @@ def test_reporter_thread_survives_concurrent_producers() -> None:
     for thread in threads:
         thread.join()
     assert reporter.flush(timeout=30)
-    assert sum(len(b) for b in sink.event_batches) == 8000
+    assert sum(len(b) for b in sink.report_batches) == 8000
     reporter.close()
 
 

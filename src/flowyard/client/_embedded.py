@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import httpx
 
+from flowyard.client._gc import freeze_long_lived_objects
 from flowyard.client._loop import (
     add_finalizer,
     background_loop,
@@ -31,6 +33,8 @@ from flowyard.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from flowyard.schemas.task_run_reports import TaskRunReport
 
 # The URL embedded clients use; nothing listens on it, the transport never opens a socket.
 EMBEDDED_API_URL = "http://embedded.flowyard/api"
@@ -54,6 +58,7 @@ class EmbeddedServer:
         app = create_app(self.settings, services=False)
         await self._stack.enter_async_context(app.router.lifespan_context(app))
         self.app = app
+        freeze_long_lived_objects("embedded server")
         # Unexpected server errors become 500 responses (and ClientErrors), as over HTTP,
         # instead of surfacing the server's own exception in the caller.
         self._transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -69,6 +74,17 @@ class EmbeddedServer:
         content = await response.aread()
         return httpx.Response(response.status_code, headers=response.headers, content=content)
 
+    async def record_task_run_reports(self, reports: Sequence[TaskRunReport]) -> None:
+        """Record validated reports in the default workspace, as ``POST /task_runs/reports``
+        would, minus the JSON and HTTP round trip."""
+        from flowyard.server.events.task_run_reports import record_reports
+
+        app = self.app
+        if app is None or self._transport is None:
+            raise ServerUnavailable("The embedded Flowyard server has been shut down.")
+        async with app.state.db.write() as session:
+            await record_reports(session, app.state.default_workspace_id, reports)
+
 
 class EmbeddedTransport(httpx.AsyncBaseTransport):
     """An httpx transport that hands requests to the embedded server of ``settings``."""
@@ -83,6 +99,25 @@ class EmbeddedTransport(httpx.AsyncBaseTransport):
             return await coro
         future = asyncio.run_coroutine_threadsafe(coro, background_loop())
         return await asyncio.wrap_future(future)
+
+
+async def record_task_run_reports(settings: Settings, reports: Sequence[TaskRunReport]) -> None:
+    """Hand a batch of task-run reports straight to the embedded server's recorder.
+
+    The reporter's batches are the bulk of what embedded mode writes; serializing them to
+    JSON only for the in-process app to parse them back was most of their cost. Runs on the
+    background loop (where the database connections live), from whichever caller.
+    """
+
+    async def record() -> None:
+        server = await _server_for(settings)
+        await server.record_task_run_reports(reports)
+
+    if in_background_thread():
+        await record()
+        return
+    future = asyncio.run_coroutine_threadsafe(record(), background_loop())
+    await asyncio.wrap_future(future)
 
 
 async def _handle(settings: Settings, request: httpx.Request) -> httpx.Response:

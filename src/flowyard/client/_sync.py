@@ -124,6 +124,7 @@ class SyncFlowyardClient:
     delete_task_run = _Blocking(FlowyardClient.delete_task_run)
     set_task_run_state = _Blocking(FlowyardClient.set_task_run_state)
     read_task_run_states = _Blocking(FlowyardClient.read_task_run_states)
+    report_task_runs = _Blocking(FlowyardClient.report_task_runs)
     # logs and events
     create_logs = _Blocking(FlowyardClient.create_logs)
     read_logs = _Blocking(FlowyardClient.read_logs)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pydantic import ValidationError
 
 from flowyard.client._http import (
     BaseClient,
@@ -15,16 +18,54 @@ from flowyard.client._http import (
     parse_json,
     parse_list,
     state_body,
+    validation_message,
 )
+from flowyard.exceptions import InvalidRequest
 from flowyard.schemas.actions import TaskRunCreate, TaskRunUpdate
 from flowyard.schemas.core import TaskRun, TaskRunInput, TaskRunPolicy
 from flowyard.schemas.filters import DeploymentFilter, FlowFilter, FlowRunFilter, TaskRunFilter
 from flowyard.schemas.sorting import TaskRunSort
 from flowyard.schemas.states import OrchestrationResult, State, StateCreate
+from flowyard.schemas.task_run_reports import TASK_RUN_REPORTS
 
 
 class TaskRunsAPI(BaseClient):
     """Task runs: one call of a task, inside a flow run or on its own."""
+
+    async def report_task_runs(self, reports: Sequence[Mapping[str, Any]]) -> None:
+        """Record a batch of task runs orchestrated in this process, in one request
+        (``POST /task_runs/reports``, a Flowyard extension).
+
+        Each report is a run's snapshot after a state change (see
+        :class:`~flowyard.schemas.task_run_reports.TaskRunReport`); the latest state of a
+        run wins. In embedded mode the batch goes straight to the in-process server.
+
+        Args:
+            reports: the reports, as dicts (UUIDs and datetimes as objects or as strings).
+
+        Raises:
+            InvalidRequest: a report is invalid (the message names the field); nothing of
+                the batch is stored.
+        """
+        if not reports:
+            return
+        from flowyard.client._embedded import (
+            EMBEDDED_API_URL,
+            EmbeddedTransport,
+            record_task_run_reports,
+        )
+
+        transport = self._transport
+        if isinstance(transport, EmbeddedTransport) and self.api_url == EMBEDDED_API_URL:
+            # The default workspace of the in-process server: validated as the route would,
+            # then straight to its recorder, with no JSON in between.
+            try:
+                valid = TASK_RUN_REPORTS.validate_python(reports)
+            except ValidationError as exc:
+                raise InvalidRequest(validation_message(exc), 422) from None
+            await record_task_run_reports(transport.settings, valid)
+            return
+        await self._request("POST", "/task_runs/reports", json=reports)
 
     async def create_task_run(
         self,

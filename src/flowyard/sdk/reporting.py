@@ -2,8 +2,9 @@
 
 Task runs are orchestrated in the process that runs them; the API only has to *record*
 what happened. The engine hands the reporter a tiny tuple per state change (an append
-to a deque: well under a microsecond) and one daemon thread turns them into the
-official client's event shape (``prefect.task-run.<StateName>``) and sends them in
+to a deque: well under a microsecond) and one daemon thread turns them into task-run
+reports (``POST /task_runs/reports``: the facts of the official client's
+``prefect.task-run.<StateName>`` events in a fraction of the bytes) and sends them in
 batches, with the log lines collected meanwhile.
 
 Guarantees:
@@ -14,8 +15,8 @@ Guarantees:
 * **Bounded memory.** Past ``max_pending`` queued items, producers wait for the thread
   to drain (backpressure) instead of growing without limit.
 * **Cheap on the wire.** Within one batch, the updates of a run are coalesced into one
-  event carrying the latest state and the run's counters (run count, start and end
-  times), so a task that started and finished between two flushes costs one event.
+  report carrying the latest state and the run's counters (run count, start and end
+  times), so a task that started and finished between two flushes costs one report.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 FLUSH_INTERVAL = 1.0
 MAX_PENDING = 20_000
 WAKE_AT = 2_000
-EVENTS_PER_REQUEST = 1_000
+REPORTS_PER_REQUEST = 1_000
 LOGS_PER_REQUEST = 1_000
 SEND_ATTEMPTS = 5
 
@@ -43,8 +44,8 @@ SEND_ATTEMPTS = 5
 class Sink(Protocol):
     """Where batches go: the API (over HTTP, or straight into the embedded server)."""
 
-    def emit_events(self, events: list[dict[str, Any]]) -> None:
-        """Store a batch of events (``POST /events``)."""
+    def report_task_runs(self, reports: list[dict[str, Any]]) -> None:
+        """Store a batch of task-run reports (``POST /task_runs/reports``)."""
 
     def create_logs(self, logs: list[dict[str, Any]]) -> None:
         """Store a batch of log lines (``POST /logs/``)."""
@@ -79,7 +80,7 @@ class Reporter:
         self.max_pending = max_pending
         # Past this many queued items a producer wakes the thread (and maybe waits).
         self._check_at = min(WAKE_AT, max_pending)
-        self.sent_events = 0
+        self.sent_reports = 0
         self.sent_logs = 0
         self.dropped = 0
         self._queue: collections.deque[Any] = collections.deque()
@@ -175,11 +176,11 @@ class Reporter:
                 else:
                     logs.append(_log_dict(item))
             self._room.set()
-            events = [_task_run_event(*update) for update in runs.values()]
-            for start in range(0, len(events), EVENTS_PER_REQUEST):
-                chunk = events[start : start + EVENTS_PER_REQUEST]
-                if self._send(self.sink.emit_events, chunk):
-                    self.sent_events += len(chunk)
+            reports = [_task_run_report(*update) for update in runs.values()]
+            for start in range(0, len(reports), REPORTS_PER_REQUEST):
+                chunk = reports[start : start + REPORTS_PER_REQUEST]
+                if self._send(self.sink.report_task_runs, chunk):
+                    self.sent_reports += len(chunk)
             for start in range(0, len(logs), LOGS_PER_REQUEST):
                 chunk = logs[start : start + LOGS_PER_REQUEST]
                 if self._send(self.sink.create_logs, chunk):
@@ -260,110 +261,65 @@ def iso(ts: float | None) -> str | None:
     return f"{prefix}.{int((ts - second) * 1_000_000):06d}+00:00"
 
 
-def _state_dict(state: State) -> dict[str, Any]:
-    details = state.state_details
+def utc(ts: float | None) -> dt.datetime | None:
+    """Seconds since the epoch as an aware UTC datetime (the JSON encoder writes it ISO-8601)."""
+    return None if ts is None else _from_timestamp(ts, _UTC)
+
+
+_UTC = dt.UTC
+_from_timestamp = dt.datetime.fromtimestamp
+
+
+def _policy(run: TaskRun) -> dict[str, Any]:
     return {
-        "type": state.type,
-        "name": state.name,
-        "message": state.message or "",
-        "state_details": state.to_wire()["state_details"] if details else {},
+        "max_retries": 0,
+        "retry_delay_seconds": 0.0,
+        "retries": run.retries,
+        "retry_delay": run.retry_delay,
+        "retry_jitter_factor": run.retry_jitter_factor,
     }
 
 
-# Per flow run: the ``related`` entries every task-run event of that run repeats.
-_related_cache: dict[Any, list[dict[str, str]]] = {}
-
-
-def _related(run: TaskRun) -> list[dict[str, str]]:
-    key = run.flow_run_id
-    related = _related_cache.get(key)
-    if related is None:
-        related = []
-        if run.flow_run_id is not None:
-            related.append(
-                {
-                    "prefect.resource.id": f"prefect.flow-run.{run.flow_run_id}",
-                    "prefect.resource.role": "flow-run",
-                    "prefect.resource.name": run.flow_run_name or "",
-                }
-            )
-        if run.flow_id is not None:
-            related.append(
-                {
-                    "prefect.resource.id": f"prefect.flow.{run.flow_id}",
-                    "prefect.resource.role": "flow",
-                    "prefect.resource.name": run.flow_name or "",
-                }
-            )
-        if len(_related_cache) > 1000:
-            _related_cache.clear()  # bounded: old flow runs are not coming back
-        _related_cache[key] = related
-    if run.tags:
-        tags = [
-            {"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"}
-            for tag in sorted(run.tags)
-        ]
-        return related + tags
-    return related
-
-
-def _task_run_event(
+def _task_run_report(
     run: TaskRun, state: State, run_count: int, start: float | None, end: float | None
 ) -> dict[str, Any]:
-    previous = run.sent_state
-    run.sent_state = state
-    stamp = iso(state.ts)
-    validated = _state_dict(state)
+    """The run after ``state``, as a ``TaskRunReport`` (flowyard.schemas.task_run_reports):
+    the facts of a ``prefect.task-run.<State>`` event, without its repetitions. Fields at
+    their defaults are left out."""
+    details = state.to_wire()["state_details"] if state.state_details else {}
     # A persisted result travels as its record's metadata; other values stay local.
-    validated["data"] = state.result_metadata
-    if state.type == "COMPLETED" and validated["data"] is None:
-        validated["state_details"]["untrackable_result"] = True
-    run_id = str(run.id)
-    message = state.message or ""
-    return {
-        "id": str(state.id),
-        "occurred": stamp,
-        "event": f"prefect.task-run.{state.name}",
-        "resource": {
-            "prefect.resource.id": f"prefect.task-run.{run_id}",
-            "prefect.resource.name": run.name,
-            "prefect.run-count": str(run_count),
-            "prefect.state-message": message,
-            "prefect.state-name": state.name,
-            "prefect.state-timestamp": stamp,
-            "prefect.state-type": state.type,
-            "prefect.orchestration": "client",
-        },
-        "related": _related(run),
-        "payload": {
-            "intended": {"from": previous.type if previous else None, "to": state.type},
-            "initial_state": _state_dict(previous) if previous else None,
-            "validated_state": validated,
-            "task_run": {
-                "name": run.name,
-                "task_key": run.task_key,
-                "dynamic_key": run.dynamic_key,
-                "empirical_policy": {
-                    "max_retries": 0,
-                    "retry_delay_seconds": 0.0,
-                    "retries": run.retries,
-                    "retry_delay": run.retry_delay,
-                    "retry_jitter_factor": run.retry_jitter_factor,
-                },
-                "tags": sorted(run.tags) if run.tags else [],
-                "labels": {},
-                "task_inputs": run.task_inputs,
-                "run_count": run_count,
-                "flow_run_run_count": run.flow_run_run_count,
-                "expected_start_time": iso(run.expected_start_time),
-                "start_time": iso(start),
-                "end_time": iso(end),
-                "total_run_time": (end - start) if (start is not None and end is not None) else 0.0,
-                "task_version": run.task_version,
-            },
-        },
-        "follows": str(previous.id) if previous else None,
+    data = state.result_metadata
+    if state.type == "COMPLETED" and data is None:
+        details["untrackable_result"] = True
+    report: dict[str, Any] = {
+        "id": run.id,
+        "flow_run_id": run.flow_run_id,
+        "name": run.name,
+        "task_key": run.task_key,
+        "dynamic_key": run.dynamic_key,
+        "state_id": state.id,
+        "state_type": state.type,
+        "state_name": state.name,
+        "state_timestamp": _from_timestamp(state.ts, _UTC),
+        "state_message": state.message or "",
+        "state_details": details,
+        "run_count": run_count,
+        "flow_run_run_count": run.flow_run_run_count,
+        "expected_start_time": utc(run.expected_start_time),
+        "start_time": utc(start),
+        "end_time": utc(end),
+        "total_run_time": (end - start) if (start is not None and end is not None) else 0.0,
+        "empirical_policy": _policy(run),
     }
+    if data is not None:
+        report["state_data"] = data
+    if run.tags:
+        report["tags"] = sorted(run.tags)
+    if run.task_inputs:
+        report["task_inputs"] = run.task_inputs
+    if run.task_version is not None:
+        report["task_version"] = run.task_version
+    return report
 
 
 def _log_dict(line: tuple[str, int, str, float, Any, Any]) -> dict[str, Any]:

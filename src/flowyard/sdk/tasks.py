@@ -99,7 +99,6 @@ class TaskRun:
         "run_count",
         "total_run_time",
         "state",
-        "sent_state",
         # Set by the result seam only (left unset otherwise: no cost on the fast path).
         "cache_key",
     )
@@ -145,8 +144,6 @@ class TaskRun:
         self.run_count = 0
         self.total_run_time = 0.0
         self.state: State | None = None
-        # Written only by the reporter thread: the state of the last event sent.
-        self.sent_state: State | None = None
 
     def __repr__(self) -> str:
         return f"TaskRun(name={self.name!r}, id={self.id}, state={self.state!r})"

@@ -26,6 +26,7 @@ API_MODULES = [
     "logs",
     "events",
     "task_runs",
+    "task_run_reports",
     "admin",
     "flows",
     "states",

@@ -5,6 +5,7 @@ the ORM stores, time-ordered ids and planner statistics."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 import uuid
 from pathlib import Path
@@ -92,7 +93,7 @@ async def test_prepared_statements_store_what_the_orm_stores(database_url: str) 
             "updated": now,
             "name": "a.logger",
             "level": 20,
-            "message": "naïve \"quoted\" line",
+            "message": 'naïve "quoted" line',
             "timestamp": now,
             "flow_run_id": uuid.uuid4(),
             "task_run_id": None,
@@ -151,3 +152,21 @@ async def test_statistics_are_gathered_once_tables_grow(
         assert "variable" in await stats()
     finally:
         await db.dispose()
+
+
+def test_sqlite_timestamps_are_utc_text_with_microseconds() -> None:
+    # The fast path cuts the "+00:00" off an aware UTC ISO string, whichever UTC zone
+    # object it carries; other zones are converted first, naive values taken as UTC.
+    from pydantic import TypeAdapter
+    from sqlalchemy.dialects import sqlite
+
+    from flowyard.server.database.types import Timestamp
+
+    process = Timestamp().bind_processor(sqlite.dialect())
+    at = dt.datetime(2026, 11, 28, 11, 22, 7, 169006, tzinfo=dt.UTC)
+    paris = dt.timezone(dt.timedelta(hours=1))
+    parsed = TypeAdapter(dt.datetime).validate_python("2026-11-28T11:22:07.169006Z")
+    for value in (at, at.astimezone(paris), parsed, at.replace(tzinfo=None)):
+        assert process(value) == "2026-11-28 11:22:07.169006"
+    assert process(at.replace(microsecond=0)) == "2026-11-28 11:22:07.000000"
+    assert process(None) is None

@@ -2,7 +2,7 @@
 
 Everything the engine asks of the server goes through :class:`EngineAPI`: create the
 flow (once per name), create flow runs, propose their states, create the tracking task
-run of a subflow, and (from the reporter thread) send batches of task-run events and
+run of a subflow, and (from the reporter thread) send batches of task-run reports and
 logs. It wraps the blocking client, which in embedded mode serves the requests from
 the server app running inside this process.
 """
@@ -66,7 +66,7 @@ class EngineAPI:
 
     @property
     def reporter(self) -> Reporter:
-        """The reporter that sends this API's task-run events and logs (started lazily)."""
+        """The reporter that sends this API's task-run reports and logs (started lazily)."""
         reporter = self._reporter
         if reporter is None:
             with self._reporter_lock:
@@ -80,9 +80,9 @@ class EngineAPI:
 
     # -- the Sink protocol (called from the reporter thread) ---------------------------
 
-    def emit_events(self, events: list[dict[str, Any]]) -> None:
-        """Send a batch of task-run events."""
-        self.client.emit_events(events)
+    def report_task_runs(self, reports: list[dict[str, Any]]) -> None:
+        """Send a batch of task-run reports."""
+        self.client.report_task_runs(reports)
 
     def create_logs(self, logs: list[dict[str, Any]]) -> None:
         """Send a batch of log lines."""
@@ -236,8 +236,10 @@ def get_api() -> EngineAPI:
         api = _apis.get(key)
         if api is None:
             from flowyard.client import get_sync_client
+            from flowyard.client._gc import freeze_long_lived_objects
 
             api = _apis[key] = EngineAPI(get_sync_client())
+            freeze_long_lived_objects("client")
     return api
 
 

@@ -54,9 +54,15 @@ class Timestamp(sa.TypeDecorator[dt.datetime]):
         def process(value: dt.datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is not None:
-                value = value.astimezone(utc).replace(tzinfo=None)
-            return value.isoformat(" ", "microseconds")
+            zone = value.tzinfo
+            if zone is None:
+                return value.isoformat(" ", "microseconds")
+            # Any zone at offset zero (dt.UTC, or the UTC zone pydantic parses "Z" or
+            # "+00:00" into) needs no conversion: only the offset is cut off the text,
+            # "YYYY-MM-DD HH:MM:SS.ffffff+00:00".
+            if zone is not utc and value.utcoffset():
+                value = value.astimezone(utc)
+            return value.isoformat(" ", "microseconds")[:26]
 
         return process
 

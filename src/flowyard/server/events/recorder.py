@@ -131,7 +131,7 @@ def _flow_run_id(event: core.Event) -> uuid.UUID | None:
     return None
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
+def parse_time(value: Any) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -157,7 +157,7 @@ def parse_task_run_event(
     timestamp = state.timestamp or event.occurred
     state_name = state.name or default_name(state.type)
     scheduled = (
-        _parse_time(state.state_details.get("scheduled_time"))
+        parse_time(state.state_details.get("scheduled_time"))
         if state.type == StateType.SCHEDULED
         else None
     )
@@ -205,9 +205,19 @@ async def record_task_runs(
         if is_task_run_event(event)
         and (record := parse_task_run_event(workspace_id, event, now)) is not None
     ]
+    return await record_runs(session, workspace_id, records)
+
+
+async def record_runs(
+    session: AsyncSession, workspace_id: uuid.UUID, records: Sequence[TaskRunRecord]
+) -> set[uuid.UUID]:
+    """Write parsed records (from events or from reports); returns the state ids stored.
+
+    The same rules whatever the records came from: see :func:`record_task_runs`.
+    """
     if not records:
         return set()
-    records = await _resolve_identities(session, workspace_id, records)
+    records, existing = await _resolve_identities(session, workspace_id, records)
     if not records:
         return set()
     newest: dict[uuid.UUID, TaskRunRecord] = {}
@@ -216,9 +226,18 @@ async def record_task_runs(
         if current is None or record.run["state_timestamp"] >= current.run["state_timestamp"]:
             newest[record.run_id] = record
     # A stable order keeps concurrent PostgreSQL writers from deadlocking on row locks.
-    runs = [newest[run_id].run for run_id in sorted(newest)]
+    ordered = sorted(newest, key=_uuid_int)
+    if session.sync_session.get_bind().dialect.name == "sqlite":
+        # SQLite's upsert costs about twice a plain insert per row, and most runs are new.
+        # Which ones is certain: this write transaction began with BEGIN IMMEDIATE, so no
+        # other connection can have inserted one of these ids since they were looked up.
+        # (On PostgreSQL another replica can: there, every run goes through the upsert.)
+        fresh = [newest[run_id].run for run_id in ordered if run_id not in existing]
+        ordered = [run_id for run_id in ordered if run_id in existing]
+        await _statement(session, "insert_runs", _insert_runs_statement).run_many(session, fresh)
+    runs = [newest[run_id].run for run_id in ordered]
     await _statement(session, "upsert_runs", _upsert_runs_statement).run_many(session, runs)
-    states = sorted((r.state for r in records), key=lambda row: row["id"])
+    states = sorted((r.state for r in records), key=lambda row: row["id"].int)
     await _statement(session, "insert_states", _insert_states_statement).run_many(session, states)
     return {row["id"] for row in states}
 
@@ -240,6 +259,13 @@ def _statement(
 
 def _dialect_insert(dialect: str, table: sa.Table) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _insert_runs_statement(dialect: str) -> sa.Executable:
+    insert: sa.Executable = _dialect_insert(dialect, TASK_RUN_TABLE).values(
+        {column.key: sa.bindparam(column.key) for column in TASK_RUN_TABLE.c}
+    )
+    return insert
 
 
 def _upsert_runs_statement(dialect: str) -> sa.Executable:
@@ -268,6 +294,39 @@ def _insert_states_statement(dialect: str) -> sa.Executable:
         .on_conflict_do_nothing(index_elements=["id"])
     )
     return insert
+
+
+_RUN_IDENTITY_COLUMNS = (
+    sa.column("id", sa.Uuid),
+    sa.column("workspace_id", sa.Uuid),
+    sa.column("flow_run_id", sa.Uuid),
+    sa.column("task_key", sa.String),
+    sa.column("dynamic_key", sa.String),
+)
+
+
+def _by_id_statement(dialect: str) -> sa.Executable:
+    """The runs, in any workspace, whose id is in ``:ids`` (one JSON parameter): one
+    prepared statement for a whole batch, where an ``IN`` of a thousand bound values cost
+    SQLAlchemy more than the lookup itself."""
+    if dialect == "postgresql":
+        sql = """
+            SELECT t.id, t.workspace_id, t.flow_run_id, t.task_key, t.dynamic_key
+            FROM jsonb_array_elements_text(CAST(:ids AS JSONB)) AS k(v)
+            JOIN task_run AS t ON t.id = CAST(k.v AS UUID)
+        """
+    else:
+        sql = """
+            SELECT t.id, t.workspace_id, t.flow_run_id, t.task_key, t.dynamic_key
+            FROM json_each(:ids) AS k CROSS JOIN task_run AS t
+            WHERE t.id = k.value
+        """
+    return sa.text(sql).bindparams(sa.bindparam("ids")).columns(*_RUN_IDENTITY_COLUMNS)
+
+
+def _ids_parameter(dialect: str, ids: Iterable[uuid.UUID]) -> str:
+    # SQLite stores UUIDs as 32 hex digits.
+    return json_dumps([str(i) for i in ids] if dialect == "postgresql" else [i.hex for i in ids])
 
 
 def _by_key_statement(dialect: str) -> sa.Executable:
@@ -306,17 +365,27 @@ def _by_key_statement(dialect: str) -> sa.Executable:
     )
 
 
+def _uuid_int(value: uuid.UUID) -> int:
+    # Sorting UUIDs by their integer: the same order, without UUID.__lt__ per comparison.
+    return value.int
+
+
 def _keys_parameter(dialect: str, keys: Iterable[tuple[uuid.UUID, str, str]]) -> str:
+    # A batch names few flow runs: each one's text is computed once.
+    text: dict[uuid.UUID, str] = {}
     if dialect == "postgresql":
-        return json_dumps([{"f": str(f), "tk": k, "dk": d} for f, k, d in keys])
+        return json_dumps(
+            [{"f": text.get(f) or text.setdefault(f, str(f)), "tk": k, "dk": d} for f, k, d in keys]
+        )
     # SQLite stores UUIDs as 32 hex digits.
-    return json_dumps([[f.hex, k, d] for f, k, d in keys])
+    return json_dumps([[text.get(f) or text.setdefault(f, f.hex), k, d] for f, k, d in keys])
 
 
 async def _resolve_identities(
     session: AsyncSession, workspace_id: uuid.UUID, records: Sequence[TaskRunRecord]
-) -> list[TaskRunRecord]:
-    """Map each record onto the row it must update, dropping the ones it must not touch.
+) -> tuple[list[TaskRunRecord], set[uuid.UUID]]:
+    """Map each record onto the row it must update, dropping the ones it must not touch;
+    also returns the ids of the kept records' runs that are already stored.
 
     - a run already created under another id with the same (flow run, task key, dynamic
       key) -- e.g. through ``POST /task_runs`` -- is updated under that id;
@@ -326,19 +395,18 @@ async def _resolve_identities(
     Only the batch's own ids and keys are looked up (by primary key and by the unique
     index), never every run of the flow run: the cost follows the batch, not the table.
     """
-    table = TASK_RUN_TABLE.c
+    dialect = session.sync_session.get_bind().dialect.name
     run_ids = {r.run_id for r in records}
-    found = await session.execute(
-        sa.select(
-            table.id, table.workspace_id, table.flow_run_id, table.task_key, table.dynamic_key
-        ).where(table.id.in_(run_ids))
-    )
+    by_id = _statement(session, "runs_by_id", _by_id_statement)
+    found = await by_id.rows(session, {"ids": _ids_parameter(dialect, run_ids)})
     foreign_ids: set[uuid.UUID] = set()
+    stored: set[uuid.UUID] = set()
     id_for_key: dict[tuple[uuid.UUID | None, str, str], uuid.UUID] = {}
     for row_id, row_workspace, flow_run_id, task_key, dynamic_key in found:
         if row_workspace != workspace_id:
             foreign_ids.add(row_id)
         else:
+            stored.add(row_id)
             id_for_key[(flow_run_id, task_key, dynamic_key)] = row_id
     # Runs without a flow run never collide: NULLs are distinct in the unique index.
     unresolved = {
@@ -347,10 +415,10 @@ async def _resolve_identities(
         if flow_run_id is not None and (flow_run_id, task_key, dynamic_key) not in id_for_key
     }
     if unresolved:
-        dialect = session.sync_session.get_bind().dialect.name
         by_key = _statement(session, "runs_by_key", _by_key_statement)
         params = {"workspace_id": workspace_id, "keys": _keys_parameter(dialect, unresolved)}
         for row_id, flow_run_id, task_key, dynamic_key in await by_key.rows(session, params):
+            stored.add(row_id)
             id_for_key[(flow_run_id, task_key, dynamic_key)] = row_id
     flow_run_ids = {r.run["flow_run_id"] for r in records if r.run["flow_run_id"] is not None}
     known_flow_runs: set[uuid.UUID] = set()
@@ -375,5 +443,5 @@ async def _resolve_identities(
             record.state["task_run_id"] = existing_id
         kept.append(record)
     if len(kept) < len(records):
-        logger.debug("Skipped %d task-run events without a known run", len(records) - len(kept))
-    return kept
+        logger.debug("Skipped %d task-run records without a known run", len(records) - len(kept))
+    return kept, stored
