@@ -109,7 +109,9 @@ async def startup(app: FastAPI, db: Database, *, migrate: bool) -> None:
     await db.sync_sqlite_schema()
     async with db.write() as session:
         workspace = await tenancy.ensure_default_workspace(session)
-    await db.optimize()
+    # In the background: on a database that grew since the last start, ANALYZE would hold
+    # up the first answer for no benefit to it.
+    db.optimize_soon()
     app.state.default_workspace_id = workspace.id
     app.state.default_account_id = workspace.account_id
 

@@ -158,7 +158,12 @@ class Database:
                     await session.close()
                 break
         self._writes += 1
-        if self._writes % ANALYZE_CHECK_EVERY == 0 and self._optimizer is None:
+        if self._writes % ANALYZE_CHECK_EVERY == 0:
+            self.optimize_soon()
+
+    def optimize_soon(self) -> None:
+        """Run :meth:`optimize` in the background (unless it is running already)."""
+        if self._optimizer is None:
             self._optimizer = asyncio.get_running_loop().create_task(self._optimize_later())
 
     async def _optimize_later(self) -> None:
