@@ -4,10 +4,8 @@ heartbeat or a worker's SIGTERM stops it. Real server, real flow processes."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from flowyard.testing.server_process import clean_env, server_process
 
 pytestmark = pytest.mark.e2e
 
@@ -50,56 +50,18 @@ parent() if sys.argv[1:] == ["nested"] else held()
 """
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWYARD_", "PREFECT_"))}
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def api_url(
     tmp_path_factory: pytest.TempPathFactory, server_database_url: str | None
 ) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("crash-e2e")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = _env(
-        FLOWYARD_HOME=str(workdir / "server-home"),
+    home = tmp_path_factory.mktemp("crash-e2e") / "server-home"
+    with server_process(
+        home,
+        server_database_url,
         FLOWYARD_SERVER_SERVICES_RUN_LEASES_LOOP_SECONDS="0.5",
         FLOWYARD_SERVER_SERVICES_CANCELLATION_LOOP_SECONDS="0.5",
-    )
-    if server_database_url:
-        env["FLOWYARD_DATABASE_URL"] = server_database_url
-    log = (workdir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(FLOWYARD), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            assert proc.poll() is None, (workdir / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become healthy"
-            time.sleep(0.1)
+    ) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture
@@ -129,7 +91,7 @@ def start_flow(
     script.write_text(textwrap.dedent(FLOW))
     proc = subprocess.Popen(
         [sys.executable, str(script), *args],
-        env=_env(
+        env=clean_env(
             FLOWYARD_API_URL=api_url,
             FLOWYARD_HOME=str(tmp_path / "client-home"),
             FLOWYARD_RUNNER_LEASES="true",

@@ -2,76 +2,32 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from flowyard.testing.server_process import clean_env, free_port, server_process
+
 pytestmark = pytest.mark.e2e
 
 FLOWYARD = Path(sys.executable).parent / "flowyard"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWYARD_", "PREFECT_"))}
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("sdk-e2e")
-    port = _free_port()
-    log = (workdir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(FLOWYARD), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=_env(FLOWYARD_HOME=str(workdir / "server-home")),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (workdir / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become healthy"
-            time.sleep(0.1)
+    with server_process(tmp_path_factory.mktemp("sdk-e2e") / "server-home") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def run_script(body: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(body)],
-        env=_env(FLOWYARD_HOME=str(tmp_path / "client-home"), **env),
+        env=clean_env(FLOWYARD_HOME=str(tmp_path / "client-home"), **env),
         capture_output=True,
         text=True,
         timeout=600,
@@ -158,7 +114,7 @@ def test_logs_and_states_of_a_failing_flow_reach_the_server(api_url: str, tmp_pa
 
 
 def test_unreachable_server_fails_before_user_code(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     result = run_script(
         """
         from flowyard import flow

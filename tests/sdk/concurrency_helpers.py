@@ -3,34 +3,18 @@ subprocess, worker scripts, and the overlap check on recorded body intervals."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-import httpx
+from flowyard.testing.server_process import clean_env, server_process
+
+__all__ = ["clean_env", "max_overlap", "poll", "read_intervals", "server", "spawn"]
 
 DEADLINE = 120.0
-FLOWYARD = str(Path(sys.executable).parent / "flowyard")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without FLOWYARD_*/PREFECT_* settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWYARD_", "PREFECT_"))}
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def poll(check: Callable[[], bool], what: str, deadline: float = DEADLINE) -> None:
@@ -41,44 +25,11 @@ def poll(check: Callable[[], bool], what: str, deadline: float = DEADLINE) -> No
         time.sleep(0.1)
 
 
-@contextlib.contextmanager
-def server(home: Path, database_url: str | None, **settings: str) -> Iterator[str]:
-    """Run ``flowyard server start`` on a free port; yield its API URL."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = clean_env(FLOWYARD_HOME=str(home), **settings)
-    if database_url and database_url.startswith("postgresql"):
-        env["FLOWYARD_DATABASE_URL"] = database_url
-    log = home / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [FLOWYARD, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        end = time.monotonic() + DEADLINE
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                assert proc.poll() is None, f"server exited:\n{log.read_text()[-3000:]}"
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get(f"{url}/health").status_code == 200:
-                        break
-                assert time.monotonic() < end, f"server not up:\n{log.read_text()[-3000:]}"
-                time.sleep(0.1)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=20)
+def server(home: Path, database_url: str | None, **settings: str) -> AbstractContextManager[str]:
+    """Run ``flowyard server start`` (SQLite in ``home`` unless ``database_url`` is
+    PostgreSQL); a context manager yielding its API URL."""
+    postgres = database_url if database_url and database_url.startswith("postgresql") else None
+    return server_process(home, postgres, **settings)
 
 
 def spawn(script: Path, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

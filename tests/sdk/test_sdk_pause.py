@@ -3,10 +3,7 @@ through the API of a real server (with typed input), and a pause nobody resumes 
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,6 +18,7 @@ import pytest
 import flowyard
 from flowyard.exceptions import InvalidRequest
 from flowyard.sdk.engine import api as engine_api
+from flowyard.testing.server_process import clean_env, server_process
 
 FLOWYARD = Path(sys.executable).parent / "flowyard"
 DEADLINE = 90.0
@@ -49,47 +47,10 @@ gated(sys.argv[1])
 """
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWYARD_", "PREFECT_"))}
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("pause-server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (workdir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [str(FLOWYARD), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=_env(FLOWYARD_HOME=str(workdir / "home")),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            assert proc.poll() is None, (workdir / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become healthy"
-            time.sleep(0.1)
+    with server_process(tmp_path_factory.mktemp("pause-server") / "home") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture
@@ -120,7 +81,7 @@ def start(api_url: str, tmp_path: Path) -> Iterator[Any]:
         script.write_text(textwrap.dedent(GATED))
         proc = subprocess.Popen(
             [sys.executable, str(script), mode],
-            env=_env(FLOWYARD_API_URL=api_url, FLOWYARD_HOME=str(tmp_path / "home")),
+            env=clean_env(FLOWYARD_API_URL=api_url, FLOWYARD_HOME=str(tmp_path / "home")),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -202,7 +163,7 @@ def test_a_pause_resumed_from_the_cli_gets_its_input(
 ) -> None:
     flow = start("input")
     assert wait_for(api, flow.run_id, "PAUSED")["state"]["type"] == "PAUSED"
-    env = _env(FLOWYARD_API_URL=api_url, FLOWYARD_HOME=str(tmp_path / "cli-home"))
+    env = clean_env(FLOWYARD_API_URL=api_url, FLOWYARD_HOME=str(tmp_path / "cli-home"))
 
     def resume(*extra: str) -> subprocess.CompletedProcess[str]:
         argv = [str(FLOWYARD), "flow-run", "resume", flow.run_id, *extra]

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 
 from flowyard.client import get_client, get_sync_client
@@ -91,3 +92,15 @@ def test_pytest_plugin_fixtures(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_server_process_serves_and_reports_a_failed_start(tmp_path: Path) -> None:
+    from flowyard.testing import server_process
+
+    with server_process(tmp_path / "ok") as url:
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/health", timeout=2)  # stopped on leaving the block
+    failing = server_process(tmp_path / "bad", "nosuchdialect://nowhere")
+    with pytest.raises(RuntimeError, match="the server exited"), failing:
+        pass
