@@ -17,7 +17,11 @@ def test_client_exports() -> None:
 
 
 def test_testing_exports() -> None:
-    assert sorted(flowyard.testing.__all__) == ["flowyard_test_harness", "in_process_client"]
+    assert sorted(flowyard.testing.__all__) == [
+        "flowyard_test_harness",
+        "in_process_client",
+        "server_process",
+    ]
 
 
 def test_public_client_methods_are_documented() -> None:
