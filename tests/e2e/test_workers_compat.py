@@ -1,17 +1,31 @@
-"""Workers, compatible both ways with the official client (``prefect==3.9.1``, own venv):
+"""Workers, compatible both ways with the official client (``prefect==3.9.1``), each worker
+in the environment a user would have:
 
-- the official ``prefect worker start --pool P --type process`` pointed at Flowyard takes a
-  run of a deployment made with Flowyard's SDK and runs it (``prefect flow-run execute``);
-- ``flowyard worker start`` runs a deployment made with the official
-  ``flow.from_source(...).deploy(...)``, honouring the pool's base job template (the
-  deployment's ``env`` job variable) and its ``set_working_directory`` pull step.
+- ``prefect worker start`` from a venv holding both SDKs, started as from an activated venv
+  (its ``bin`` first on ``PATH``), runs a deployment made with Flowyard's ``.deploy()``: the
+  deployment carries the command of Flowyard's engine (``python -m flowyard.sdk.execute``)
+  in its job variables, and the official worker honours it;
+- ``flowyard worker start`` from that venv runs a deployment made with the official
+  ``flow.from_source(...).deploy(...)`` the way the official worker does
+  (``python -m prefect.engine``), so the flow's ``get_run_logger()`` works and its lines are
+  recorded; from Flowyard's own venv it runs one whose job variables give the command (the
+  prefect venv's python);
+- ``flowyard worker start`` from Flowyard's venv, with no ``prefect`` to run the official
+  engine and no command given, runs the flow's function with Flowyard's engine, honouring
+  the pool's base job template (the deployment's ``env`` job variable) and its
+  ``set_working_directory`` or ``git_clone`` pull step.
 
-The flow file imports ``flow`` from whichever SDK the process running it has, and writes
-down which one ran it, from where and with what environment.
+The venv with both SDKs (``both_python``) is a real one: ``prefect==3.9.1`` and this
+checkout (editable, so it runs the code under test) installed together by pip, which checks
+that their requirements agree. Layering one venv's site-packages over another's with
+``PYTHONPATH`` would mix two resolutions of the shared dependencies (pydantic, httpx, ...) and
+test an environment nobody has.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -31,7 +45,51 @@ pytestmark = pytest.mark.e2e
 
 FLOWYARD = Path(sys.executable).parent / "flowyard"
 DEADLINE = 120.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PREFECT_VERSION = "3.9.1"
+PIP_TIMEOUT = 900.0
 
+# Written with the official SDK only: its logger works only inside the official engine.
+OFFICIAL_FLOW_FILE = """
+import json, os
+from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
+
+
+@flow(name="official-sdk")
+def official_sdk(out: str, who: str = "world"):
+    get_run_logger().info("Hello %s, from the official engine", who)
+    context = FlowRunContext.get()
+    with open(out, "w") as f:
+        json.dump({
+            "who": who,
+            "engine_run_id": str(context.flow_run.id) if context else None,
+            "cwd": os.getcwd(),
+        }, f)
+    return who
+"""
+
+# Written with Flowyard's SDK only: the official engine cannot run its flow object.
+FLOWYARD_FLOW_FILE = """
+import json, os
+from flowyard import flow, get_run_logger
+from flowyard.sdk.context import FLOW_RUN
+
+
+@flow(name="flowyard-sdk")
+def flowyard_sdk(out: str, who: str = "world"):
+    get_run_logger().info("Hello %s, from Flowyard's engine", who)
+    context = FLOW_RUN.get()
+    with open(out, "w") as f:
+        json.dump({
+            "who": who,
+            "engine_run_id": str(context.flow_run.id) if context else None,
+            "cwd": os.getcwd(),
+        }, f)
+    return who
+"""
+
+# Imports whichever SDK the process has: for a worker with no ``prefect`` where it runs.
 FLOW_FILE = """
 import json, os, sys
 try:
@@ -72,6 +130,54 @@ def flow_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "compat_flow.py").write_text(FLOW_FILE)
     return folder
+
+
+def flow_folder(tmp_path: Path, name: str, text: str) -> Path:
+    folder = tmp_path / "flow-code"
+    folder.mkdir()
+    (folder / name).write_text(text)
+    return folder
+
+
+def _pip_install(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=PIP_TIMEOUT)
+    if done.returncode != 0:
+        pytest.fail(f"{argv} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def both_python() -> Path:
+    """The python of a venv with ``prefect==3.9.1`` and Flowyard (this checkout, editable):
+    ``FLOWYARD_COMPAT_VENV``, or ``<repo>/.venv-compat`` made on first use. Made again when
+    ``pyproject.toml`` (Flowyard's requirements) changes; a lock keeps two test processes
+    from making it at the same time."""
+    venv = Path(os.environ.get("FLOWYARD_COMPAT_VENV") or REPO_ROOT / ".venv-compat")
+    python = venv / "bin" / "python"
+    digest = hashlib.sha256((REPO_ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    stamp = venv / f".installed-{PREFECT_VERSION}-{digest}"
+    venv.mkdir(parents=True, exist_ok=True)
+    with open(venv / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            if not python.exists():
+                _pip_install([sys.executable, "-m", "venv", str(venv)])
+            _pip_install(
+                [str(python), "-m", "pip", "install", "--quiet",
+                 f"prefect=={PREFECT_VERSION}", "-e", str(REPO_ROOT)]
+            )  # fmt: skip
+            stamp.touch()
+    return python
+
+
+def activated(python: Path, **extra: str) -> dict[str, str]:
+    """The environment of a shell that activated ``python``'s venv: its ``bin`` first on
+    ``PATH``, so that ``python`` in a job template's command is that venv's."""
+    venv_bin = python.parent
+    return base_env(
+        PATH=f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        VIRTUAL_ENV=str(venv_bin.parent),
+        **extra,
+    )
 
 
 class Background:
@@ -126,31 +232,51 @@ def wait_final(api: httpx.Client, run_id: str, background: Background) -> dict[s
     pytest.fail(f"run {run_id} did not finish:\n{background.output()}")
 
 
-def test_official_worker_runs_a_flowyard_deployment(
+def run_messages(api: httpx.Client, run_id: str) -> list[str]:
+    body = {"logs": {"flow_run_id": {"any_": [run_id]}}}
+    return [log["message"] for log in api.post("/logs/filter", json=body).json()]
+
+
+def wait_for_log(api: httpx.Client, run_id: str, text: str, background: Background) -> None:
+    # The engines send their log lines in batches, possibly after the final state.
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        if any(text in message for message in run_messages(api, run_id)):
+            return
+        time.sleep(0.25)
+    pytest.fail(f"no log {text!r} in {run_messages(api, run_id)}:\n{background.output()}")
+
+
+def test_official_worker_runs_a_flowyard_deployment_with_flowyards_engine(
     server_api_url: str,
     api: httpx.Client,
-    prefect_python: Path,
-    flow_dir: Path,
+    both_python: Path,
     tmp_path: Path,
     background: Background,
 ) -> None:
+    code = flow_folder(tmp_path, "flowyard_flow.py", FLOWYARD_FLOW_FILE)
     pool = f"fy-pool-{uuid.uuid4().hex[:6]}"
     ours = base_env(FLOWYARD_API_URL=server_api_url, FLOWYARD_HOME=str(tmp_path / "fy-home"))
     run([str(FLOWYARD), "work-pool", "create", pool, "--type", "process"], ours)
     deploy = textwrap.dedent(
         f"""
         from flowyard.sdk.flows import Flow
-        flow = Flow.from_source({str(flow_dir)!r}, "compat_flow.py:compat")
+        flow = Flow.from_source({str(code)!r}, "flowyard_flow.py:flowyard_sdk")
         print(flow.deploy("made-by-flowyard", work_pool_name={pool!r}))
         """
     )
     deployment_id = run([sys.executable, "-c", deploy], ours).strip().splitlines()[-1]
-    theirs = base_env(
+    deployment = api.get(f"/deployments/{deployment_id}").json()
+    assert deployment["job_variables"]["command"] == "python -m flowyard.sdk.execute"
+
+    # A user with both SDKs in one venv, activated: `python` on PATH is that venv's.
+    theirs = activated(
+        both_python,
         PREFECT_API_URL=server_api_url,
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PREFECT_WORKER_QUERY_SECONDS="1",
     )
-    prefect = str(prefect_python.parent / "prefect")
+    prefect = str(both_python.parent / "prefect")
     background.start(
         [prefect, "worker", "start", "--pool", pool, "--type", "process"], theirs, "pw"
     )
@@ -161,15 +287,73 @@ def test_official_worker_runs_a_flowyard_deployment(
     flow_run = wait_final(api, created.json()["id"], background)
     assert flow_run["state_type"] == "COMPLETED", background.output()
     result = json.loads(out.read_text())
-    assert result["who"] == "official-worker" and result["sdk"] == "prefect"
-    assert Path(result["cwd"]).resolve() == flow_dir.resolve()
-    assert result["run_id"] == flow_run["id"]
+    # Flowyard's engine ran it, on this very run, after the deployment's pull step.
+    assert result["who"] == "official-worker"
+    assert result["engine_run_id"] == flow_run["id"]
+    assert Path(result["cwd"]).resolve() == code.resolve()
     assert flow_run["infrastructure_pid"]
+    wait_for_log(api, flow_run["id"], "Hello official-worker, from Flowyard's engine", background)
     workers = api.post(f"/work_pools/{pool}/workers/filter", json={}).json()
     assert workers and workers[0]["status"] == "ONLINE"
 
 
-def test_flowyard_worker_runs_an_official_deployment(
+@pytest.mark.parametrize("worker_venv", ["both-sdks", "flowyard-only"])
+def test_flowyard_worker_runs_an_official_deployment_with_the_official_engine(
+    server_api_url: str,
+    api: httpx.Client,
+    prefect_python: Path,
+    both_python: Path,
+    tmp_path: Path,
+    background: Background,
+    worker_venv: str,
+) -> None:
+    if worker_venv == "both-sdks":
+        # `flowyard worker start` from a venv with both SDKs; nothing given in the pool.
+        flowyard, job_variables = both_python.parent / "flowyard", {}
+    else:
+        # From Flowyard's own venv (no prefect there): the deployment's job variables say
+        # which python runs its flows, one with the official SDK.
+        command = f"{prefect_python} -m prefect.engine"
+        flowyard, job_variables = FLOWYARD, {"command": command}
+    code = flow_folder(tmp_path, "official_flow.py", OFFICIAL_FLOW_FILE)
+    pool = f"pf-pool-{uuid.uuid4().hex[:6]}"
+    theirs = base_env(PREFECT_API_URL=server_api_url, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    prefect = str(prefect_python.parent / "prefect")
+    run([prefect, "work-pool", "create", pool, "--type", "process"], theirs)
+    deploy = textwrap.dedent(
+        f"""
+        from prefect import flow
+        flow.from_source(source={str(code)!r}, entrypoint="official_flow.py:official_sdk").deploy(
+            name="made-by-prefect", work_pool_name={pool!r}, job_variables={job_variables!r},
+        )
+        """
+    )
+    run([str(prefect_python), "-c", deploy], theirs, cwd=tmp_path)
+    deployment = api.get("/deployments/name/official-sdk/made-by-prefect").json()
+
+    worker_env = activated(
+        flowyard.parent / "python",
+        FLOWYARD_API_URL=server_api_url,
+        FLOWYARD_HOME=str(tmp_path / "fy-home"),
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+    )
+    background.start([str(flowyard), "worker", "start", "--pool", pool], worker_env, "fw")
+    out = tmp_path / "out.json"
+    body = {"parameters": {"out": str(out), "who": "flowyard-worker"}}
+    created = api.post(f"/deployments/{deployment['id']}/create_flow_run", json=body)
+    assert created.status_code == 201, created.text
+    flow_run = wait_final(api, created.json()["id"], background)
+    assert flow_run["state_type"] == "COMPLETED", background.output()
+    result = json.loads(out.read_text())
+    # The official engine ran it: its context names this run, and its logger worked.
+    assert result["who"] == "flowyard-worker"
+    assert result["engine_run_id"] == flow_run["id"]
+    assert Path(result["cwd"]).resolve() == code.resolve()
+    assert flow_run["infrastructure_pid"]
+    wait_for_log(api, flow_run["id"], "Hello flowyard-worker, from the official engine", background)
+
+
+def test_flowyard_worker_without_prefect_runs_an_official_deployment_with_its_engine(
     server_api_url: str,
     api: httpx.Client,
     prefect_python: Path,

@@ -62,7 +62,7 @@ def start(
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    from flowyard.server.dispatch import end_long_polls_on_exit
+    from flowyard.server.database.wakeups import end_long_polls_on_exit
 
     end_long_polls_on_exit(server)  # workers' long-polls must not hold up a shutdown
     server.run(sockets=[sock])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import types
+import typing
 import uuid
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def utcnow() -> dt.datetime:
@@ -26,10 +28,51 @@ class FlowyardModel(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
+def _admits_none(annotation: Any) -> bool:
+    if annotation is Any or annotation is None or annotation is types.NoneType:
+        return True
+    return any(_admits_none(arg) for arg in typing.get_args(annotation))
+
+
+# Per request model: the keys (names and aliases) of its fields that have a default but do
+# not admit None. Filled on a model's first validation, when its annotations are resolved.
+_NULL_MEANS_DEFAULT: dict[type[BaseModel], frozenset[str]] = {}
+
+
+def _null_means_default_keys(model: type[BaseModel]) -> frozenset[str]:
+    keys = _NULL_MEANS_DEFAULT.get(model)
+    if keys is None:
+        found: set[str] = set()
+        for name, field in model.model_fields.items():
+            if not field.is_required() and not _admits_none(field.annotation):
+                found.add(name)
+                if field.alias:
+                    found.add(field.alias)
+        keys = _NULL_MEANS_DEFAULT[model] = frozenset(found)
+    return keys
+
+
 class ActionModel(BaseModel):
-    """Request bodies: unknown keys are an error, as in the Prefect contract."""
+    """Request bodies: unknown keys are an error, as in the Prefect contract.
+
+    ``null`` on a field that has a default but is not nullable means "use the default", as
+    for Prefect's optional body parameters (FastAPI reads a null ``Body()`` value as absent):
+    the official client sends ``{"offset": null}`` and expects the default offset. The key
+    is dropped before validation, so the field is not even marked as set (an update body
+    leaves the column alone). A required field is still refused when null.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        keys = _null_means_default_keys(cls)
+        if keys and any(data.get(key, 0) is None for key in keys):
+            return {k: v for k, v in data.items() if v is not None or k not in keys}
+        return data
 
 
 class ObjectModel(FlowyardModel):

@@ -12,12 +12,9 @@ from pydantic import Field
 from flowyard.schemas.base import ActionModel, FlowyardModel, ObjectModel
 from flowyard.schemas.core import FlowRunPolicy
 from flowyard.schemas.filters import (
-    BoolFilter,
     DeploymentFilter,
     FlowFilter,
     FlowRunFilter,
-    StringFilter,
-    TagsFilter,
     TaskRunFilter,
     WorkPoolFilter,
     WorkQueueFilter,
@@ -148,21 +145,15 @@ class DeploymentFlowRunCreate(ActionModel):
     job_variables: dict[str, Any] | None = None
 
 
-class DeploymentFilterFull(DeploymentFilter):
-    """The deployments filter of ``/deployments/filter`` (more fields than runs use)."""
-
-    flow_or_deployment_name: dict[str, Any] | None = None
-    paused: BoolFilter | None = None
-    tags: TagsFilter | None = None
-    work_queue_name: StringFilter | None = None
-    concurrency_limit: dict[str, Any] | None = None
+# One deployments filter serves every endpoint now; the old name stays for the SDK client.
+DeploymentFilterFull = DeploymentFilter
 
 
 class DeploymentFilters(ActionModel):
     flows: FlowFilter | None = None
     flow_runs: FlowRunFilter | None = None
     task_runs: TaskRunFilter | None = None
-    deployments: DeploymentFilterFull | None = None
+    deployments: DeploymentFilter | None = None
     work_pools: WorkPoolFilter | None = None
     work_pool_queues: WorkQueueFilter | None = None
 
@@ -194,5 +185,5 @@ class ScheduledRunsBody(ActionModel):
 
 
 class BulkDeleteBody(ActionModel):
-    deployments: DeploymentFilterFull | None = None
+    deployments: DeploymentFilter | None = None
     limit: int = Field(default=50, ge=1, le=50)

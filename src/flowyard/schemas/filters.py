@@ -110,10 +110,17 @@ class TextFilter(ActionModel):
 # --- resource filters --------------------------------------------------------------------
 
 
+class FlowDeploymentFilter(FilterSet):
+    """Flows with (``is_null_: false``) or without (``true``) a deployment."""
+
+    is_null_: bool | None = None
+
+
 class FlowFilter(FilterSet):
     id: IdFilter | None = None
     name: NameFilter | None = None
     tags: TagsFilter | None = None
+    deployment: FlowDeploymentFilter | None = None
 
 
 class CreatedByFilter(FilterSet):
@@ -155,14 +162,41 @@ class TaskRunFilter(FilterSet):
     flow_run_id: OptionalIdFilter | None = None
 
 
+class DeploymentOrFlowNameFilter(ActionModel):
+    """A case-insensitive substring of the deployment's name or of its flow's name."""
+
+    like_: str | None = None
+
+
+class DeploymentConcurrencyLimitFilter(ActionModel):
+    """Deprecated in the contract, which accepts it and ignores it; so does Flowyard."""
+
+    ge_: int | None = None
+    le_: int | None = None
+    is_null_: bool | None = None
+
+
 class DeploymentFilter(FilterSet):
+    """The deployments filter, the same object wherever it appears (``/deployments/filter``
+    and beside the flow-run, task-run and flow filters)."""
+
     id: IdFilter | None = None
     name: NameFilter | None = None
+    flow_or_deployment_name: DeploymentOrFlowNameFilter | None = None
+    paused: BoolFilter | None = None
+    tags: TagsFilter | None = None
+    work_queue_name: StringFilter | None = None
+    concurrency_limit: DeploymentConcurrencyLimitFilter | None = None
+
+
+class WorkPoolTypeFilter(ActionModel):
+    any_: list[str] | None = None
 
 
 class WorkPoolFilter(FilterSet):
     id: IdFilter | None = None
     name: NameFilter | None = None
+    type: WorkPoolTypeFilter | None = None
 
 
 class WorkQueueFilter(FilterSet):

@@ -8,10 +8,12 @@ that turns a schedule into run times lives in ``server/schedules``.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import zoneinfo
 from functools import lru_cache
 from typing import Annotated, Any
 
+from croniter import croniter
 from dateutil import rrule as _rrule
 from pydantic import (
     Discriminator,
@@ -24,99 +26,48 @@ from pydantic import (
 
 from flowyard.schemas.base import FlowyardModel
 
-_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
-_DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
-_ALIASES = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-# (name, lowest, highest, names for values) of the five fields.
-_FIELDS = (
-    ("minute", 0, 59, None),
-    ("hour", 0, 23, None),
-    ("day of month", 1, 31, None),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 7, _DAYS),
-)
+# croniter 6.0.0 keeps two module-level dicts that only grow, one entry per distinct
+# expression parsed (read back only within the same call) and one per datetime it computes
+# (looked up under another key shape, so never hit): a server validating cron strings from
+# requests and walking schedules for months would grow without limit. Bounded here.
+_CRONITER_CACHE_BOUND = 4096
 
 
-def _value(text: str, field: tuple[str, int, int, list[str] | None]) -> int:
-    name, low, high, names = field
-    upper = text.upper()
-    if names is not None and upper in names:
-        return names.index(upper) + (1 if name == "month" else 0)
-    if not text.isdigit():
-        raise ValueError(f"{text!r} is not a valid {name}")
-    number = int(text)
-    if not low <= number <= high:
-        raise ValueError(f"{name} {number} is out of range {low}-{high}")
-    return number
+class _BoundedCache(dict[Any, Any]):
+    """A dict that forgets its oldest entry once it holds more than the bound."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        if len(self) > _CRONITER_CACHE_BOUND:
+            del self[next(iter(self))]
 
 
-def _field(text: str, field: tuple[str, int, int, list[str] | None]) -> tuple[frozenset[int], bool]:
-    """The values one cron field allows, and whether it was a bare ``*``."""
-    name, low, high, _ = field
-    values: set[int] = set()
-    for part in text.split(","):
-        base, _, step_text = part.partition("/")
-        step = 1
-        if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise ValueError(f"{part!r}: the step of the {name} must be a positive number")
-            step = int(step_text)
-        if base == "*":
-            first, last = low, high
-        elif "-" in base:
-            start, _, end = base.partition("-")
-            first, last = _value(start, field), _value(end, field)
-            if first > last:
-                raise ValueError(f"{part!r}: the {name} range runs backwards")
-        else:
-            first = _value(base, field)
-            last = high if step_text else first
-        values.update(range(first, last + 1, step))
-    if name == "day of week" and 7 in values:  # 7 is Sunday too
-        values = (values - {7}) | {0}
-    return frozenset(values), text == "*"
+_croniter_module = importlib.import_module("croniter.croniter")
+for _name in ("EXPRESSIONS", "TIMESTAMP_TO_DT_CACHE"):
+    if isinstance(getattr(_croniter_module, _name, None), dict):
+        setattr(_croniter_module, _name, _BoundedCache(getattr(_croniter_module, _name)))
+
+# What a cron string may be is croniter's to say, exactly as the official client and server
+# ask it (``prefect._internal.schemas.validators.validate_cron_string`` in prefect 3.9.1,
+# whose vendored croniter is the release pinned in pyproject.toml): 5 fields, or 6 with
+# seconds last, or 7 with a year; names, ranges, steps, ``L``, ``#``, ``?`` and the
+# ``@daily`` family. croniter's random and hashed fields (``R``, ``H``) are refused, as there.
+_RANDOM_OR_HASHED = frozenset({"r", "h"})
 
 
-class CronSpec:
-    """A parsed five-field cron expression."""
-
-    def __init__(self, expression: str) -> None:
-        text = _ALIASES.get(expression.strip().lower(), expression.strip())
-        parts = text.split()
-        if len(parts) != 5:
-            raise ValueError(
-                f"{expression!r} is not a cron expression: it needs 5 fields "
-                "(minute hour day-of-month month day-of-week)"
-            )
-        parsed = [_field(part, field) for part, field in zip(parts, _FIELDS, strict=True)]
-        self.minutes = sorted(parsed[0][0])
-        self.hours = sorted(parsed[1][0])
-        self.days, self.any_day = parsed[2]
-        self.months = parsed[3][0]
-        self.weekdays, self.any_weekday = parsed[4]
-
-    def matches_date(self, day: dt.date, day_or: bool) -> bool:
-        if day.month not in self.months:
-            return False
-        dom = day.day in self.days
-        dow = (day.isoweekday() % 7) in self.weekdays
-        if self.any_day or self.any_weekday or not day_or:
-            return dom and dow
-        return dom or dow
-
-
-@lru_cache(maxsize=256)
-def parse_cron(expression: str) -> CronSpec:
-    """Parse a cron expression; ValueError naming the bad part."""
-    return CronSpec(expression)
+def check_cron(expression: str) -> str:
+    """``expression`` if the official client accepts it as a cron string, else ValueError
+    naming it and, when croniter says, why."""
+    try:
+        croniter.expand(expression)
+    except Exception as exc:  # croniter raises more than CroniterError on odd input
+        raise ValueError(f"invalid cron string {expression!r}: {exc}") from None
+    if any(part.casefold() in _RANDOM_OR_HASHED for part in expression.split()):
+        raise ValueError(
+            f"invalid cron string {expression!r}: random and hashed fields (R, H) "
+            "are not supported"
+        )
+    return expression
 
 
 def check_timezone(value: str | None) -> str | None:
@@ -139,8 +90,7 @@ class CronSchedule(FlowyardModel):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        parse_cron(value)
-        return value
+        return check_cron(value)
 
     @field_validator("timezone")
     @classmethod

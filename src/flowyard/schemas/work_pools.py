@@ -11,7 +11,12 @@ from pydantic import Field, field_validator
 from flowyard.schemas.actions import NAME_PATTERN
 from flowyard.schemas.base import ActionModel, FlowyardModel, ObjectModel
 from flowyard.schemas.core import FlowRun
-from flowyard.schemas.filters import FilterSet, TimeFilter, WorkPoolFilter, WorkQueueFilter
+from flowyard.schemas.filters import (
+    FilterSet,
+    TimeFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+)
 
 
 def _check_name(value: str) -> str:
@@ -54,14 +59,6 @@ class WorkPool(ObjectModel):
     default_queue_id: uuid.UUID | None = None
     storage_configuration: dict[str, Any] = Field(default_factory=dict)
     active_slots: int | None = None
-
-
-class WorkPoolTypeFilter(ActionModel):
-    any_: list[str] | None = None
-
-
-class WorkPoolFilterWithType(WorkPoolFilter):
-    type: WorkPoolTypeFilter | None = None
 
 
 # --- queues ------------------------------------------------------------------------------
@@ -159,11 +156,11 @@ class _Page(ActionModel):
 
 
 class WorkPoolFilterBody(_Page):
-    work_pools: WorkPoolFilterWithType | None = None
+    work_pools: WorkPoolFilter | None = None
 
 
 class WorkPoolCountBody(ActionModel):
-    work_pools: WorkPoolFilterWithType | None = None
+    work_pools: WorkPoolFilter | None = None
 
 
 class WorkQueueFilterBody(_Page):

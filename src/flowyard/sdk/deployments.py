@@ -4,7 +4,10 @@
 A deployment records where the flow's code is (pull steps + entrypoint), its default
 parameters with their JSON Schema, its schedules, and, with ``deploy``, the work pool whose
 workers run it. Pull steps are written under the official step names
-(``prefect.deployments.steps.…``) so that both Flowyard's and the official workers run them.
+(``prefect.deployments.steps.…``) so that both Flowyard's and the official workers run them,
+and the job variables carry the command of Flowyard's engine (:data:`ENGINE_COMMAND`): any
+worker that honours its pool's job template (the official one does) starts the run with our
+engine, not the official one, which cannot run a Flowyard flow.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
     from flowyard.sdk.flows import Flow
 
 STEP_PREFIX = "prefect.deployments.steps."
+# ``python`` as found where the run starts (the official worker resolves it on its PATH: an
+# activated venv with Flowyard); Flowyard's worker reads this as "Flowyard's engine".
+ENGINE_COMMAND = "python -m flowyard.sdk.execute"
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
@@ -136,7 +142,8 @@ class RunnerDeployment:
             paused=self.paused,
             work_pool_name=self.work_pool_name,
             work_queue_name=self.work_queue_name,
-            job_variables=self.job_variables,
+            # The user's own command, if any, wins.
+            job_variables={"command": ENGINE_COMMAND, **self.job_variables},
             concurrency_limit=self.concurrency_limit,
         )
         deployment_id: uuid.UUID = deployment.id

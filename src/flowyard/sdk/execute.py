@@ -1,9 +1,11 @@
 """``python -m flowyard.sdk.execute``: run one existing flow run of a deployment.
 
 Workers and ``serve()`` start it with ``FLOWYARD_FLOW_RUN_ID`` (or the official name
-``PREFECT__FLOW_RUN_ID``) and ``FLOWYARD_API_URL``. It reads the run and its deployment,
-runs the deployment's pull steps, imports the entrypoint (``path/file.py:function``) and
-runs the flow on that run: the engine proposes Running on it, so if another process has
+``PREFECT__FLOW_RUN_ID``) and ``FLOWYARD_API_URL``; the official worker, running the command
+a Flowyard deployment carries, names them only the official way (``PREFECT__FLOW_RUN_ID``,
+``PREFECT_API_URL``, ``PREFECT_API_KEY``). It reads the run and its deployment, runs the
+deployment's pull steps, imports the entrypoint (``path/file.py:function``) and runs the
+flow on that run: the engine proposes Running on it, so if another process has
 already taken the run, the server refuses and no user code runs here.
 
 Exit code 0 when the run ends Completed, 1 otherwise.
@@ -132,8 +134,27 @@ def execute(run_id: uuid.UUID) -> int:
     return 0 if state.is_completed() else 1
 
 
+def adopt_official_worker_settings() -> None:
+    """Started by the official worker (the run named only as ``PREFECT__FLOW_RUN_ID``): run
+    as under ours. The run is on that worker's server, so its ``PREFECT_API_URL`` and
+    ``PREFECT_API_KEY`` are the ones to use, over ours (an empty key, not an absent one, so
+    that a key of the active profile, meant for the profile's server, is not sent to this
+    one); ``FLOWYARD_FLOW_RUN_ID`` makes the run hold a lease, as a worker's runs do."""
+    env = os.environ
+    official_id, url = env.get(RUN_ID_VARIABLES[1]), env.get("PREFECT_API_URL")
+    if env.get(RUN_ID_VARIABLES[0]) or not official_id or not url:
+        return
+    env[RUN_ID_VARIABLES[0]] = official_id
+    env["FLOWYARD_API_URL"] = url
+    env["FLOWYARD_API_KEY"] = env.get("PREFECT_API_KEY", "")
+    from flowyard.settings import cached_settings
+
+    cached_settings.cache_clear()
+
+
 def main() -> int:
     try:
+        adopt_official_worker_settings()
         return execute(flow_run_id_from_env())
     except FlowyardError as exc:
         print(redact_userinfo(f"Error: {exc}"), file=sys.stderr)

@@ -12,8 +12,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from flowyard.server.api.docs import install_docs
 from flowyard.server.api.responses import JSONResponse
 from flowyard.server.database.engine import Database
+from flowyard.server.errors import DomainError, Unavailable
 from flowyard.settings import Settings, get_settings
 
 logger = logging.getLogger("flowyard.server")
@@ -94,6 +96,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    # The one place domain errors become HTTP answers (see ``server.errors``).
+    assert isinstance(exc, DomainError)
+    headers = None
+    if isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+    return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("Unexpected error handling %s %s", request.method, request.url.path)
     return JSONResponse({"exception_message": "Internal Server Error"}, status_code=500)
@@ -152,7 +163,8 @@ def create_app(
         version=_version(),
         lifespan=lifespan,
         default_response_class=JSONResponse,
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs, with its assets: /docs works offline
+        redoc_url=None,
         openapi_url="/api/openapi.json",
     )
     app.state.settings = settings
@@ -160,6 +172,7 @@ def create_app(
     app.state.known_workspaces = set()
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(Exception, _unexpected_error)
     # Each resource's router straight under the app (not one router nesting them all): one
     # level less to walk on every request.
@@ -168,6 +181,7 @@ def create_app(
         for router in routers:
             app.include_router(router, prefix=prefix)
     _hoist_body_definitions(app)
+    install_docs(app)
     return app
 
 

@@ -2,14 +2,17 @@
 
 The pool's base job template decides how: its ``job_configuration`` (``command``, ``env``,
 ``working_dir``) filled with the template's variables, the deployment's ``job_variables``
-and the run's. With no command, the run is executed by ``python -m flowyard.sdk.execute``.
-The process is told which run it is (``FLOWYARD_FLOW_RUN_ID``, and ``PREFECT__FLOW_RUN_ID``
-for the official runtime) and which API to report to.
+and the run's. The command says which engine runs the flow (``flowyard.workers.engines``):
+Flowyard's for a deployment made with Flowyard's SDK, the official ``python -m
+prefect.engine`` for one made with the official SDK (as the official worker runs it), or
+the command as given. The process is told which run it is (``FLOWYARD_FLOW_RUN_ID``, and
+``PREFECT__FLOW_RUN_ID`` for the official runtime) and which API to report to, under both
+names.
 
 To start runs on time, the worker keeps one spare interpreter that has already imported the
-flow-run machinery (``flowyard.workers.warm``); a run with the default command is handed to
-it, which saves the interpreter start and imports. A run whose environment changes how
-Python itself starts (``PYTHON*``, ``LD_*`` variables) gets a fresh process instead.
+flow-run machinery (``flowyard.workers.warm``); a run for Flowyard's engine is handed to it,
+which saves the interpreter start and imports. A run whose environment changes how Python
+itself starts (``PYTHON*``, ``LD_*`` variables) gets a fresh process instead.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from flowyard.exceptions import ClientError
 from flowyard.schemas.work_pools import WorkerFlowRunResponse
 from flowyard.workers.base import BaseWorker
+from flowyard.workers.engines import engine_command, official_engine_installed
 from flowyard.workers.launcher import FlowRunProcess, default_command, infrastructure_pid
 from flowyard.workers.templates import command_argv, job_configuration
 
@@ -42,22 +46,36 @@ _STARTUP_PREFIXES = ("PYTHON", "LD_")
 
 
 def run_environment(
-    flow_run_id: uuid.UUID | None, api_url: str | None, configured: dict[str, Any] | None
+    flow_run_id: uuid.UUID | None,
+    api_url: str | None,
+    configured: dict[str, Any] | None,
+    *,
+    api_key: str | None = None,
+    related: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment of a run's process: ours, the template's ``env``, and the run's
-    identity and API (for both our SDK and the official one)."""
+    """The environment of a run's process: ours, the worker's API under the official
+    client's names, the template's ``env``, then the run's identity and our API
+    (``related``: the official worker's ``PREFECT__*`` attribution variables)."""
     env = dict(os.environ)
+    if api_url:
+        # The run lives on this worker's server: a PREFECT_API_URL inherited from the
+        # worker's shell (another server), and that server's key, must not be where the
+        # official engine reports it. The template's ``env`` may still say otherwise.
+        env["PREFECT_API_URL"] = api_url
+        env.pop("PREFECT_API_KEY", None)
+        if api_key:
+            env["PREFECT_API_KEY"] = api_key
     for key, value in (configured or {}).items():
         if value is None:
             env.pop(str(key), None)
         else:
             env[str(key)] = str(value)
+    if api_url:
+        env["FLOWYARD_API_URL"] = api_url
+    env.update(related or {})
     if flow_run_id is not None:
         env["FLOWYARD_FLOW_RUN_ID"] = str(flow_run_id)
         env["PREFECT__FLOW_RUN_ID"] = str(flow_run_id)
-    if api_url:
-        env["FLOWYARD_API_URL"] = api_url
-        env.setdefault("PREFECT_API_URL", api_url)
     return env
 
 
@@ -91,10 +109,20 @@ class ProcessWorker(BaseWorker):
         self._spare_env: dict[str, str] = {}
         self._spare_lock = asyncio.Lock()
         self._scratch: dict[uuid.UUID, str] = {}
+        self._official_engine = False
+        self._key: str | None = None
 
     async def setup(self) -> None:
         await super().setup()
         await self._base_job_template()
+        self._key = self._api_key()
+        # The official engine reports over HTTP: an embedded server is out of its reach.
+        self._official_engine = self._api_url() is not None and official_engine_installed()
+        if not self._official_engine:
+            logger.info(
+                "No official engine here (prefect is not installed, or no server URL): runs "
+                "with no command in their job configuration run with Flowyard's engine."
+            )
         await self._ensure_spare()
 
     async def teardown(self) -> None:
@@ -124,6 +152,20 @@ class ProcessWorker(BaseWorker):
     def _api_url(self) -> str | None:
         return None if self.client.embedded else self.client.api_url
 
+    @staticmethod
+    def _api_key() -> str | None:
+        from flowyard.settings import get_settings
+
+        key = get_settings().api_key
+        return key.get_secret_value() if key else None
+
+    def _related(self, run: Any) -> dict[str, str]:
+        """What the official worker tells a run's process of its context (attribution)."""
+        related = {"PREFECT__WORKER_NAME": self.name, "PREFECT__FLOW_ID": str(run.flow_id)}
+        if run.deployment_id is not None:
+            related["PREFECT__DEPLOYMENT_ID"] = str(run.deployment_id)
+        return related
+
     async def prepare(self, offered: WorkerFlowRunResponse) -> Prepared:
         template, variables = await asyncio.gather(
             self._base_job_template(),
@@ -138,15 +180,23 @@ class ProcessWorker(BaseWorker):
         configuration = job_configuration(
             prepared.template, prepared.deployment_variables, run.job_variables
         )
-        command = command_argv(configuration.get("command"))
-        env = run_environment(run.id, self._api_url(), configuration.get("env"))
+        command = engine_command(
+            command_argv(configuration.get("command")), official_engine=self._official_engine
+        )
+        env = run_environment(
+            run.id,
+            self._api_url(),
+            configuration.get("env"),
+            api_key=self._key,
+            related=self._related(run),
+        )
         cwd = str(configuration["working_dir"]) if configuration.get("working_dir") else None
         if cwd is None:
             # As the official process worker does: a scratch folder of the run's own, so that
             # what its pull steps fetch (a git clone) lands there, not in the worker's folder.
             cwd = self._scratch[run.id] = tempfile.mkdtemp(prefix="flowyard-run-")
         try:
-            process = await self._take_spare(run.id, env, cwd) if not command else None
+            process = await self._take_spare(run.id, env, cwd) if command is None else None
             if process is None:
                 process = await FlowRunProcess.start(
                     run.id, command=command or default_command(), env=env, cwd=cwd
@@ -178,7 +228,7 @@ class ProcessWorker(BaseWorker):
         async with self._spare_lock:
             if self._spare is not None and self._spare.returncode is None:
                 return
-            env = run_environment(None, self._api_url(), None)
+            env = run_environment(None, self._api_url(), None, api_key=self._key)
             try:
                 self._spare = await FlowRunProcess.start_spare(env=env)
                 self._spare_env = env

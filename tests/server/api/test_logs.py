@@ -72,3 +72,23 @@ async def test_a_bad_batch_names_the_field_and_stores_nothing(client: httpx.Asyn
     assert (await client.post("/logs/filter", json={})).json() == []
     too_many = await client.post("/logs/filter", json={"limit": 201})
     assert too_many.status_code == 422 and "limit" in too_many.json()["detail"]
+
+
+async def test_read_logs_takes_null_limit_and_offset_as_the_defaults(
+    client: httpx.AsyncClient,
+) -> None:
+    # Exactly what the official client's read_logs() sends without arguments.
+    await client.post("/logs/", json=[_log(f"line {i}", second=i) for i in range(3)])
+    body = {"logs": None, "limit": None, "offset": None, "sort": "TIMESTAMP_DESC"}
+    response = await client.post("/logs/filter", json=body)
+    assert response.status_code == 200, response.text
+    assert [log["message"] for log in response.json()] == ["line 2", "line 1", "line 0"]
+    response = await client.post("/logs/filter", json={**body, "sort": None, "offset": 1})
+    assert [log["message"] for log in response.json()] == ["line 1", "line 2"]
+
+
+async def test_read_logs_refuses_a_negative_offset_naming_it(client: httpx.AsyncClient) -> None:
+    response = await client.post("/logs/filter", json={"offset": -1})
+    assert response.status_code == 422
+    errors = response.json()["exception_detail"]
+    assert ["body", "offset"] in [error["loc"] for error in errors]

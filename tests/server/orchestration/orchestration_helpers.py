@@ -37,9 +37,18 @@ class FakeSession:
 
     def __init__(self) -> None:
         self.added: list[Any] = []
+        self.sync_session = self  # the outbox keeps emitted events in ``info``
+        self.info: dict[str, Any] = {}
 
     def add(self, row: Any) -> None:
         self.added.append(row)
+
+    async def scalar(self, statement: Any) -> None:
+        return None  # names of related objects: none stored here
+
+    @property
+    def emitted(self) -> list[Any]:
+        return [event for _, event in self.info.get("flowyard.outbox", [])]
 
     async def flush(self) -> None:
         return None

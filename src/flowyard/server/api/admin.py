@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from flowyard.schemas.responses import CsrfToken, ServerDefaultResultStorage, ServerSettings
 from flowyard.server.api.responses import JSONResponse
 
 router = APIRouter(tags=["Admin"])
@@ -14,7 +15,7 @@ API_VERSION = "0.8.4"
 COMPATIBLE_PREFECT_VERSION = "3.9.1"
 
 
-@router.get("/health")
+@router.get("/health", response_model=bool)
 async def health() -> JSONResponse:
     return JSONResponse(True)
 
@@ -31,22 +32,22 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"message": "OK"})
 
 
-@router.get("/version")
+@router.get("/version", response_model=str)
 async def api_version() -> JSONResponse:
     return JSONResponse(API_VERSION)
 
 
-@router.get("/hello")
+@router.get("/hello", response_model=str)
 async def hello() -> JSONResponse:
     return JSONResponse("👋")
 
 
-@router.get("/admin/version")
+@router.get("/admin/version", response_model=str)
 async def server_version() -> JSONResponse:
     return JSONResponse(COMPATIBLE_PREFECT_VERSION)
 
 
-@router.get("/admin/settings")
+@router.get("/admin/settings", response_model=ServerSettings)
 async def server_settings(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     # Never echo secrets or the database URL (it may hold a password).
@@ -55,12 +56,12 @@ async def server_settings(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/admin/storage")
+@router.get("/admin/storage", response_model=ServerDefaultResultStorage)
 async def storage() -> JSONResponse:
     return JSONResponse({"default_result_storage_block_id": None})
 
 
-@router.get("/csrf-token")
+@router.get("/csrf-token", response_model=CsrfToken)
 async def csrf_token() -> JSONResponse:
     # Single-user mode has no CSRF protection; this exact answer tells the official client
     # to stop asking for tokens.

@@ -12,7 +12,13 @@ from flowyard.schemas import blocks as schemas
 from flowyard.schemas.filters import Page
 from flowyard.server.api.dependencies import WorkspaceContext
 from flowyard.server.api.pagination import clamp_limit
-from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
+from flowyard.server.api.responses import (
+    JSONResponse,
+    also,
+    no_content,
+    respond,
+    respond_many,
+)
 from flowyard.server.blocks.registration import block_context
 from flowyard.server.blocks.secrets import dropped_secret_fields, secret_fields_of
 from flowyard.server.database.orm_blocks import BlockType
@@ -28,7 +34,12 @@ class BlockSchemaFilterBody(Page):
     block_schemas: schemas.BlockSchemaFilter | None = None
 
 
-@router.post("/", status_code=201, response_model=schemas.BlockSchema)
+@router.post(
+    "/",
+    status_code=201,
+    response_model=schemas.BlockSchema,
+    responses=also(200, schemas.BlockSchema, "An identical schema already existed."),
+)
 async def create_block_schema(
     block_schema: schemas.BlockSchemaCreate, ctx: BlockCtx
 ) -> JSONResponse:

@@ -35,15 +35,22 @@ from flowyard.schemas.filters import (
     StateTypeFilter,
     TimeFilter,
 )
+from flowyard.schemas.responses import BulkDeleteResponse
 from flowyard.schemas.sorting import FlowRunSort
 from flowyard.schemas.states import StateType
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
-from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
+from flowyard.server.api.responses import (
+    JSONResponse,
+    also,
+    no_content,
+    respond,
+    respond_many,
+)
 from flowyard.server.api.runs_common import respond_model
 from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
 from flowyard.server.database.types import utcnow
-from flowyard.server.dispatch import prepare_queued_run
+from flowyard.server.orchestration.queued_runs import prepare_queued_run
 from flowyard.server.orchestration.transitions import insert_new_flow_run
 from flowyard.server.queries import deployments as queries
 from flowyard.server.queries import flow_runs as run_queries
@@ -68,7 +75,12 @@ async def _schema(session: AsyncSession, row: DeploymentRow) -> Deployment:
     return (await queries.deployment_schemas(session, [row]))[0]
 
 
-@deployments.post("/", status_code=201, response_model=Deployment)
+@deployments.post(
+    "/",
+    status_code=201,
+    response_model=Deployment,
+    responses=also(200, Deployment, "A deployment of that flow and name was updated."),
+)
 async def create_deployment(create: DeploymentCreate, ctx: Ctx) -> JSONResponse:
     async with ctx.db.write() as session:
         row, created = await queries.upsert_deployment(session, ctx.workspace_id, create)
@@ -119,7 +131,7 @@ async def count_deployments(
         return JSONResponse(await queries.count_deployments(session, conditions))
 
 
-@deployments.post("/bulk_delete")
+@deployments.post("/bulk_delete", response_model=BulkDeleteResponse)
 async def bulk_delete_deployments(
     ctx: Ctx, body: BulkDeleteBody = Body(default_factory=BulkDeleteBody)
 ) -> JSONResponse:
@@ -218,7 +230,12 @@ async def schedule_deployment(id: uuid.UUID, ctx: Ctx) -> Response:
     return JSONResponse(None)
 
 
-@deployments.post("/{id}/create_flow_run", status_code=201, response_model=core.FlowRun)
+@deployments.post(
+    "/{id}/create_flow_run",
+    status_code=201,
+    response_model=core.FlowRun,
+    responses=also(200, core.FlowRun, "A run with this idempotency key already existed."),
+)
 async def create_flow_run_from_deployment(
     id: uuid.UUID,
     ctx: Ctx,

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from flowyard.schemas import core
 from flowyard.schemas.base import ActionModel
 from flowyard.schemas.filters import EventFilter
+from flowyard.schemas.responses import EventPage
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.responses import JSONResponse, no_content
 from flowyard.server.api.validation import documented_body, parse_body
@@ -98,14 +99,14 @@ async def _close(websocket: WebSocket, reason: str) -> None:
         await websocket.close(code=POLICY_VIOLATION, reason=reason)
 
 
-@router.post("/filter")
+@router.post("/filter", response_model=EventPage)
 async def read_events(
     request: Request, ctx: Ctx, body: EventFilterBody = Body(default_factory=EventFilterBody)
 ) -> JSONResponse:
     return await _page(request, ctx, body.filter or EventFilter(), body.limit, 0)
 
 
-@router.get("/filter/next")
+@router.get("/filter/next", response_model=EventPage)
 async def read_next_events(
     request: Request, ctx: Ctx, page_token: str = Query(alias="page-token")
 ) -> JSONResponse:

@@ -31,7 +31,7 @@ from flowyard.schemas.states import (
     StateType,
 )
 from flowyard.server.api.dependencies import Ctx
-from flowyard.server.api.responses import no_content
+from flowyard.server.api.responses import also, no_content
 from flowyard.server.api.runs_common import respond_list, respond_model
 from flowyard.server.database import orm
 from flowyard.server.database.types import utcnow
@@ -86,7 +86,11 @@ async def _exists(session: AsyncSession, workspace_id: uuid.UUID, run_id: uuid.U
 # --- resume -------------------------------------------------------------------------------
 
 
-@router.post("/{id}/resume", response_model=OrchestrationResult)
+@router.post(
+    "/{id}/resume",
+    response_model=OrchestrationResult,
+    responses=also(201, OrchestrationResult, "The run was resumed."),
+)
 async def resume_flow_run(
     id: uuid.UUID, ctx: Ctx, body: ResumeFlowRun = Body(default_factory=ResumeFlowRun)
 ) -> Response:

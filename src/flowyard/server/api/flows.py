@@ -8,11 +8,17 @@ from fastapi import APIRouter, Body, HTTPException, Request, Response
 
 from flowyard.schemas import actions, core
 from flowyard.schemas.filters import Page, RunFilters
-from flowyard.schemas.responses import paginated
+from flowyard.schemas.responses import FlowPage, paginated
 from flowyard.schemas.sorting import FlowSort
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
-from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
+from flowyard.server.api.responses import (
+    JSONResponse,
+    also,
+    no_content,
+    respond,
+    respond_many,
+)
 from flowyard.server.queries import flows as queries
 
 router = APIRouter(prefix="/flows", tags=["Flows"])
@@ -26,7 +32,12 @@ class FlowPaginateBody(FlowFilterBody):
     page: int = 1
 
 
-@router.post("/", status_code=201, response_model=core.Flow)
+@router.post(
+    "/",
+    status_code=201,
+    response_model=core.Flow,
+    responses=also(200, core.Flow, "The flow already existed."),
+)
 async def create_flow(flow: actions.FlowCreate, ctx: Ctx) -> JSONResponse:
     async with ctx.db.write() as session:
         row, created = await queries.create_flow(session, ctx.workspace_id, flow)
@@ -73,7 +84,7 @@ async def count_flows(
         return JSONResponse(await queries.count_flows(session, conditions))
 
 
-@router.post("/paginate")
+@router.post("/paginate", response_model=FlowPage)
 async def paginate_flows(
     request: Request, ctx: Ctx, body: FlowPaginateBody = Body(default_factory=FlowPaginateBody)
 ) -> JSONResponse:

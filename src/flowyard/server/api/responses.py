@@ -1,4 +1,9 @@
-"""Fast JSON responses: serialize once with orjson, never re-validate our own models."""
+"""Fast JSON responses: serialize once with orjson, never re-validate our own models.
+
+``JSONResponse`` subclasses Starlette's so that FastAPI documents each route's
+``response_model`` as the JSON schema of its answer (for any other response class the
+OpenAPI document says ``{"type": "string"}``); only the rendering is ours.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,10 @@ from typing import Any
 import orjson
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 
-class JSONResponse(Response):
-    media_type = "application/json"
-
+class JSONResponse(StarletteJSONResponse):
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
 
@@ -28,3 +32,10 @@ def respond_many(models: Iterable[BaseModel], status_code: int = 200) -> JSONRes
 
 def no_content() -> Response:
     return Response(status_code=204)
+
+
+def also(status_code: int, model: Any, description: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route that answers a second 2xx status with the same model (201
+    when it created something, 200 when it found it already there), so that the document
+    declares every status the route really answers."""
+    return {status_code: {"model": model, "description": description}}

@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas import actions, core
 from flowyard.schemas.filters import Page, RunFilters
+from flowyard.schemas.responses import TaskRunPage
 from flowyard.schemas.sorting import TaskRunSort
 from flowyard.schemas.states import OrchestrationResult, SetStateRequest, SetStateStatus
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
-from flowyard.server.api.responses import JSONResponse, no_content, respond_many
+from flowyard.server.api.responses import JSONResponse, also, no_content, respond_many
 from flowyard.server.api.runs_common import (
     RunHistoryBody,
     respond_list,
@@ -48,7 +49,12 @@ class TaskRunPaginateBody(RunFilters):
     page: int = Field(default=1, ge=1)
 
 
-@router.post("/", status_code=201, response_model=core.TaskRun)
+@router.post(
+    "/",
+    status_code=201,
+    response_model=core.TaskRun,
+    responses=also(200, core.TaskRun, "The same task run already existed."),
+)
 async def create_task_run(create: actions.TaskRunCreate, ctx: Ctx) -> Response:
     try:
         async with ctx.db.write() as session:
@@ -127,7 +133,7 @@ async def count_task_runs(
         return JSONResponse(await queries.count_task_runs(session, conditions))
 
 
-@router.post("/paginate")
+@router.post("/paginate", response_model=TaskRunPage)
 async def paginate_task_runs(
     request: Request,
     ctx: Ctx,
@@ -161,7 +167,11 @@ async def task_run_history(body: RunHistoryBody, ctx: Ctx) -> JSONResponse:
     return respond_many(intervals)
 
 
-@router.post("/{id}/set_state", response_model=OrchestrationResult)
+@router.post(
+    "/{id}/set_state",
+    response_model=OrchestrationResult,
+    responses=also(201, OrchestrationResult, "The proposed state was accepted."),
+)
 async def set_state(id: uuid.UUID, body: SetStateRequest, ctx: Ctx) -> Response:
     async with ctx.db.write() as session:
         result = await set_task_run_state(

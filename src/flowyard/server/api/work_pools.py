@@ -12,19 +12,20 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas import work_pools as schemas
-from flowyard.server import dispatch
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
 from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
 from flowyard.server.database import orm
+from flowyard.server.database import wakeups as dispatch
 from flowyard.server.database.orm_work_pools import WorkPool, WorkQueue
 from flowyard.server.database.types import utcnow
-from flowyard.server.queries import job_templates, work_queue_runs, workers
+from flowyard.server.queries import job_templates, work_queue_runs, worker_metadata, workers
 from flowyard.server.queries import work_pools as queries
 
 router = APIRouter(prefix="/work_pools", tags=["Work Pools"])
@@ -64,10 +65,11 @@ async def queue_schemas(
     return out
 
 
-def _checked_template(pool_type: str, template: dict[str, object]) -> dict[str, object]:
-    if not template and pool_type == "process":
-        # What ``prefect work-pool create --type process`` would have sent.
-        return dict(job_templates.PROCESS_BASE_JOB_TEMPLATE)
+def _checked_template(pool_type: str, template: dict[str, Any]) -> dict[str, Any]:
+    if not template:
+        # What ``prefect work-pool create --type TYPE`` would have sent; a type no
+        # integration defines keeps its empty template, as in the contract.
+        return worker_metadata.default_base_job_template(pool_type) or template
     job_templates.validate_base_job_template(template)
     return template
 

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas import work_pools as schemas
 from flowyard.schemas.states import StateType
-from flowyard.server import dispatch
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
 from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
 from flowyard.server.api.work_pools import queue_schemas
 from flowyard.server.database import orm
+from flowyard.server.database import wakeups as dispatch
 from flowyard.server.database.orm_work_pools import WorkPool, WorkQueue
 from flowyard.server.database.types import utcnow
 from flowyard.server.queries import work_pools as queries

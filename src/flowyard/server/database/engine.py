@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -48,6 +48,11 @@ ANALYZE_MIN_ROWS = 1000
 ANALYSIS_LIMIT = 1000
 
 logger = logging.getLogger("flowyard.server.database")
+
+# Where a committed transaction leaves the events it stored (see ``queries.outbox``), for
+# :meth:`Database.write` to hand to the listeners once the commit is done.
+COMMITTED_EVENTS = "flowyard.outbox.committed"
+CommitListener = Callable[[Sequence[Any]], Awaitable[None]]
 
 
 def is_locked_error(exc: BaseException) -> bool:
@@ -80,6 +85,8 @@ class Database:
         self._writes = 0
         self._analyzed_rows: dict[str, int] | None = None
         self._optimizer: asyncio.Task[None] | None = None
+        # Called with the events of every committed write transaction (in commit order).
+        self.commit_listeners: list[CommitListener] = []
         json_options: dict[str, Any] = {
             "json_serializer": json_dumps,
             "json_deserializer": json_loads,
@@ -126,11 +133,10 @@ class Database:
         no network I/O inside it.
         """
         if not self.is_sqlite:
-            async with (
-                AsyncSession(self.write_engine, expire_on_commit=False) as session,
-                session.begin(),
-            ):
-                yield session
+            async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
+                async with session.begin():
+                    yield session
+                await self._committed(session)
             return
         async with self._write_lock:
             for attempt in range(LOCKED_RETRIES):
@@ -157,9 +163,21 @@ class Database:
                 finally:
                     await session.close()
                 break
+        # Outside the write lock: listeners may write in turn.
+        await self._committed(session)
         self._writes += 1
         if self._writes % ANALYZE_CHECK_EVERY == 0:
             self.optimize_soon()
+
+    async def _committed(self, session: AsyncSession) -> None:
+        events = session.sync_session.info.pop(COMMITTED_EVENTS, None)
+        if not events:
+            return
+        for listener in self.commit_listeners:
+            try:
+                await listener(events)
+            except Exception:
+                logger.exception("Commit listener %r failed", listener)
 
     def optimize_soon(self) -> None:
         """Run :meth:`optimize` in the background (unless it is running already)."""

@@ -43,22 +43,17 @@ WRITE_ATTEMPTS = 3
 async def write_events(session: AsyncSession, batch: Sequence[Published]) -> None:
     """Store a batch of (workspace, event) pairs and record the task runs they describe.
 
-    A task-run state event the recorder takes is kept as its ``task_run_state`` row (same
-    id, same state) rather than also as an ``event`` row: that copy would be three times the
-    size of the run itself, and database bytes per task run are a target (< 3 KiB). Every
-    other event -- including a task-run event the recorder could not use -- is stored.
+    Every event is stored, task-run state events included: the event feed, automations and
+    the UI read them like any other (the run rows are the recorder's summary of them).
     """
     received = utcnow()
     by_workspace: dict[uuid.UUID, list[core.Event]] = {}
     for workspace_id, event in batch:
         by_workspace.setdefault(workspace_id, []).append(event)
-    recorded: set[uuid.UUID] = set()
     for workspace_id, events in by_workspace.items():
-        recorded |= await record_task_runs(session, workspace_id, events)
+        await record_task_runs(session, workspace_id, events)
     rows: list[dict[str, Any]] = [
-        event_queries.event_row(workspace_id, event, received)
-        for workspace_id, event in batch
-        if event.id not in recorded
+        event_queries.event_row(workspace_id, event, received) for workspace_id, event in batch
     ]
     await event_queries.create_events(session, rows)
 
@@ -93,10 +88,16 @@ class EventPipeline:
         await self._queue.join()
 
     async def start(self) -> None:
+        # Events that writers emit with their changes (queries.outbox) reach the same
+        # listeners as ingested ones, once committed.
+        if self.notify not in self.db.commit_listeners:
+            self.db.commit_listeners.append(self.notify)
         if self._consumer is None:
             self._consumer = asyncio.create_task(self._consume(), name="flowyard-event-pipeline")
 
     async def stop(self) -> None:
+        if self.notify in self.db.commit_listeners:
+            self.db.commit_listeners.remove(self.notify)
         if self._consumer is None:
             return
         await self.drain()

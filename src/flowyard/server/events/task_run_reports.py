@@ -17,10 +17,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from flowyard.schemas import core
 from flowyard.schemas.states import StateType, default_name
 from flowyard.schemas.task_run_reports import TaskRunReport
 from flowyard.server.database.types import utcnow
 from flowyard.server.events.recorder import TaskRunRecord, parse_time, record_runs
+from flowyard.server.orchestration.instrumentation import ID, NAME, related, tag_resources
+from flowyard.server.queries import outbox
 
 # Defaults shared by every report that leaves a field out. One object per default (never
 # mutated) also lets the batch writer convert each once per batch instead of once per row.
@@ -91,6 +94,36 @@ async def record_reports(
     """Record validated reports; returns the state ids stored (reports of a flow run unknown
     in this workspace, or of a run id another workspace owns, are skipped)."""
     now = utcnow()
-    return await record_runs(
-        session, workspace_id, [record_from_report(workspace_id, r, now) for r in reports]
+    records = [record_from_report(workspace_id, r, now) for r in reports]
+    stored = await record_runs(session, workspace_id, records)
+    for record in records:
+        if record.state["id"] in stored:
+            outbox.emit(session, workspace_id, report_event(record))
+    return stored
+
+
+def report_event(record: TaskRunRecord) -> core.Event:
+    """``prefect.task-run.<State name>``, as the official client would have sent it for the
+    same transition (a report carries the state entered, not the one left)."""
+    run, state = record.run, record.state
+    labels = {
+        ID: f"prefect.task-run.{run['id']}",
+        NAME: run["name"],
+        "prefect.run-count": str(run["run_count"]),
+        "prefect.state-message": state["message"] or "",
+        "prefect.state-name": state["name"],
+        "prefect.state-timestamp": state["timestamp"].isoformat(),
+        "prefect.state-type": state["type"],
+    }
+    related_resources = [related("flow-run", run["flow_run_id"]), *tag_resources(run["tags"])]
+    summary = {"type": state["type"], "name": state["name"]}
+    return core.Event.model_construct(
+        id=state["id"],
+        occurred=state["timestamp"],
+        event=f"prefect.task-run.{state['name']}",
+        resource=labels,
+        related=related_resources,
+        payload={"intended": {"from": None, "to": state["type"]}, "validated_state": summary},
+        follows=None,
+        received=None,
     )

@@ -20,6 +20,10 @@ from flowyard.server.orchestration.core_rules import (
     PreventPendingTransitions,
     PreventResultDataLoss,
 )
+from flowyard.server.orchestration.instrumentation import (
+    InstrumentFlowRunStateTransitions,
+    InstrumentTaskRunStateTransitions,
+)
 from flowyard.server.orchestration.pause_rules import HandlePausingFlows, HandleResumingPausedFlows
 from flowyard.server.orchestration.rules import Policy, Transform
 from flowyard.server.orchestration.scheduling_rules import (
@@ -81,8 +85,11 @@ MinimalFlowPolicy = Policy[orm.FlowRun](
 )
 MinimalTaskPolicy = Policy[orm.TaskRun]("MinimalTaskPolicy", [])
 
-# Bookkeeping, in order: timestamps first (the others read them), counters last.
+# Bookkeeping, in order: timestamps first (the others read them), counters last. After the
+# state is written the transforms' ``after_transition`` run in reverse, so the instrumentation
+# (first here) runs last and its event sees the run as the transition leaves it.
 GlobalFlowPolicy: tuple[Transform[orm.FlowRun], ...] = (
+    InstrumentFlowRunStateTransitions(),
     g.SetStateTimestamp(),
     g.SetDefaultScheduledTime(),
     g.SetStartTime(),
@@ -96,6 +103,7 @@ GlobalFlowPolicy: tuple[Transform[orm.FlowRun], ...] = (
 )
 
 GlobalTaskPolicy: tuple[Transform[orm.TaskRun], ...] = (
+    InstrumentTaskRunStateTransitions(),
     g.SetStateTimestamp(),
     g.SetDefaultScheduledTime(),
     g.SetStartTime(),

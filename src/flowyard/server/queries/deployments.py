@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from fastapi import HTTPException
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from flowyard.schemas import actions
 from flowyard.schemas.deployments import (
@@ -34,9 +33,9 @@ from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
 from flowyard.server.database.orm_deployments import DeploymentSchedule as ScheduleRow
 from flowyard.server.database.types import utcnow
 from flowyard.server.queries import schedules as schedule_queries
-from flowyard.server.queries.filtering import Condition, compile_filter, json_list_contains
+from flowyard.server.queries.filtering import Condition
 from flowyard.server.queries.job_templates import _check_object, validate_job_variables
-from flowyard.server.queries.run_filters import flow_run_side
+from flowyard.server.queries.run_filters import deployment_side
 
 SORTS: dict[DeploymentSort, list[Any]] = {
     DeploymentSort.CREATED_DESC: [DeploymentRow.created.desc(), DeploymentRow.id],
@@ -177,66 +176,7 @@ def deployment_conditions(
     conditions: list[Condition] = [DeploymentRow.workspace_id == workspace_id]
     if body is None:
         return conditions
-
-    def tags(flt: Any) -> list[Condition]:
-        parts = [json_list_contains(DeploymentRow.tags, t, dialect) for t in flt.all_ or []]
-        if flt.any_:
-            parts.append(
-                sa.or_(*(json_list_contains(DeploymentRow.tags, t, dialect) for t in flt.any_))
-            )
-        if flt.is_null_ is not None:
-            empty = sa.func.coalesce(sa.cast(DeploymentRow.tags, sa.String), "[]") == "[]"
-            parts.append(empty if flt.is_null_ else sa.not_(empty))
-        return parts
-
-    def either_name(flt: dict[str, Any]) -> list[Condition]:
-        text = str(flt.get("like_") or "")
-        if not text:
-            return []
-        flow_ids = sa.select(orm.Flow.id).where(
-            orm.Flow.workspace_id == workspace_id, orm.Flow.name.ilike(f"%{text}%")
-        )
-        return [sa.or_(DeploymentRow.name.ilike(f"%{text}%"), DeploymentRow.flow_id.in_(flow_ids))]
-
-    special = {
-        "tags": tags,
-        "flow_or_deployment_name": either_name,
-        "concurrency_limit": lambda f: [],
-    }
-    conditions += compile_filter(body.deployments, DeploymentRow, dialect, special=special)
-    flow = aliased(orm.Flow)
-    flow_conditions = compile_filter(body.flows, flow, dialect)
-    if flow_conditions:
-        conditions.append(
-            DeploymentRow.flow_id.in_(
-                sa.select(flow.id).where(flow.workspace_id == workspace_id, *flow_conditions)
-            )
-        )
-    if body.flow_runs is not None:
-        from flowyard.schemas.filters import RunFilters
-
-        run = aliased(orm.FlowRun)
-        run_conditions = flow_run_side(
-            run, workspace_id, RunFilters(flow_runs=body.flow_runs), dialect
-        )
-        conditions.append(
-            DeploymentRow.id.in_(
-                sa.select(run.deployment_id).where(
-                    run.workspace_id == workspace_id, *run_conditions
-                )
-            )
-        )
-    if body.work_pools is not None:
-        conditions += compile_filter(
-            body.work_pools, _PoolColumns(DeploymentRow.work_pool_name), dialect
-        )
-    return conditions
-
-
-class _PoolColumns:
-    def __init__(self, name: Any) -> None:
-        self.name = name
-        self.id = sa.cast(sa.null(), sa.Uuid)
+    return conditions + deployment_side(DeploymentRow, workspace_id, body, dialect)
 
 
 async def read_deployments(

@@ -8,11 +8,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from flowyard.schemas import actions, filters
 from flowyard.schemas.sorting import FlowSort
 from flowyard.server.database import orm
-from flowyard.server.queries.filtering import Condition, compile_filter
+from flowyard.server.database.orm_deployments import Deployment
+from flowyard.server.queries.filtering import Condition
+from flowyard.server.queries.run_filters import deployment_side, flow_filter, flow_run_conditions
 from flowyard.server.queries.upsert import insert_ignore
 
 SORTS: dict[FlowSort, list[Any]] = {
@@ -54,16 +57,27 @@ async def read_flow_by_name(
 def flow_conditions(
     workspace_id: uuid.UUID, body: filters.RunFilters, dialect: str
 ) -> list[Condition]:
-    """Flows matching ``body.flows``; filters on their runs select flows having such runs."""
-    from flowyard.server.queries.run_filters import flow_run_conditions
-
+    """Flows matching ``body.flows``. As in the contract, the deployments, work-pools and
+    work-queues filters select flows having such deployments, and the flow-run and task-run
+    filters flows having such runs."""
     conditions = [orm.Flow.workspace_id == workspace_id]
-    conditions += compile_filter(body.flows, orm.Flow, dialect)
-    others = {
-        name: getattr(body, name) for name in filters.RunFilters.model_fields if name != "flows"
-    }
-    if any(value is not None for value in others.values()):
-        run_side = filters.RunFilters(**others)
+    conditions += flow_filter(body.flows, orm.Flow, workspace_id, dialect)
+    queues = body.work_pool_queues or body.work_queues
+    if body.deployments is not None or body.work_pools is not None or queues is not None:
+        on_deployments = filters.RunFilters(
+            deployments=body.deployments, work_pools=body.work_pools, work_pool_queues=queues
+        )
+        deployment = aliased(Deployment)
+        matching = deployment_side(deployment, workspace_id, on_deployments, dialect)
+        conditions.append(
+            orm.Flow.id.in_(
+                sa.select(deployment.flow_id).where(
+                    deployment.workspace_id == workspace_id, *matching
+                )
+            )
+        )
+    if body.flow_runs is not None or body.task_runs is not None:
+        run_side = filters.RunFilters(flow_runs=body.flow_runs, task_runs=body.task_runs)
         runs = flow_run_conditions(workspace_id, run_side, dialect)
         conditions.append(orm.Flow.id.in_(sa.select(orm.FlowRun.flow_id).where(*runs)))
     return conditions

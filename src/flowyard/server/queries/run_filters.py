@@ -1,11 +1,17 @@
-"""The side-by-side run filters (flows, flow_runs, task_runs, deployments, work pools and
-queues) compiled into the WHERE clause of one statement on flow runs or task runs.
+"""The side-by-side filters (flows, flow_runs, task_runs, deployments, work pools and
+queues) compiled into the WHERE clause of one statement on flow runs, task runs or
+deployments.
 
 Filters on another resource become ``IN``/``EXISTS`` subqueries, never a second query.
 Every subquery uses its own alias: SQLAlchemy would otherwise correlate an inner
 ``task_run`` or ``flow_run`` with the outer query's table of the same name and silently
 change what the filter means. Work pools and queues are matched on the run's own
-denormalised columns (``work_pool_id``/``_name``, ``work_queue_id``/``_name``).
+denormalised columns (``work_pool_id``/``_name``, ``work_queue_id``/``_name``), a pool's
+``type`` through the pool table.
+
+Each resource filter means the same wherever it appears: the flows filter, the deployments
+filter and the work-pools filter are compiled here by one function each, for every query
+that accepts them (``/flow_runs``, ``/task_runs``, ``/flows``, ``/deployments``).
 """
 
 from __future__ import annotations
@@ -18,12 +24,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from flowyard.schemas import filters
+from flowyard.schemas.deployments import DeploymentFilters
 from flowyard.server.database import orm
+from flowyard.server.database.orm_deployments import Deployment
+from flowyard.server.database.orm_work_pools import WorkPool
 from flowyard.server.queries.filtering import (
     Condition,
     compile_filter,
     field_conditions,
     flow_run_tag_conditions,
+    like_condition,
 )
 
 FlowRunEntity = Any  # orm.FlowRun or an alias of it
@@ -89,17 +99,15 @@ def flow_run_side(
         "tags": lambda flt: flow_run_tag_conditions(run, flt, dialect),
     }
     conditions = compile_filter(run_filters.flow_runs, run, dialect, special=special)
-    flow = aliased(orm.Flow)
-    flow_conditions = compile_filter(run_filters.flows, flow, dialect)
-    if flow_conditions:
-        conditions.append(
-            run.flow_id.in_(
-                sa.select(flow.id).where(flow.workspace_id == workspace_id, *flow_conditions)
-            )
-        )
+    conditions += _flows(run.flow_id, workspace_id, run_filters.flows, dialect)
     conditions += _deployments(run, workspace_id, run_filters.deployments, dialect)
     pools = SimpleNamespace(id=run.work_pool_id, name=run.work_pool_name)
-    conditions += compile_filter(run_filters.work_pools, pools, dialect)
+    conditions += compile_filter(
+        run_filters.work_pools,
+        pools,
+        dialect,
+        special={"type": lambda flt: _pool_type(run.work_pool_id, workspace_id, flt)},
+    )
     queues = SimpleNamespace(id=run.work_queue_id, name=run.work_queue_name)
     queue_filter = run_filters.work_pool_queues or run_filters.work_queues
     conditions += compile_filter(queue_filter, queues, dialect)
@@ -160,10 +168,8 @@ def _deployments(
     flt: filters.DeploymentFilter | None,
     dialect: str,
 ) -> list[Condition]:
-    from flowyard.server.database.orm_deployments import Deployment
-
     deployment = aliased(Deployment)
-    conditions = compile_filter(flt, deployment, dialect)
+    conditions = deployment_filter(flt, deployment, workspace_id, dialect)
     if not conditions:
         return []
     return [
@@ -171,3 +177,95 @@ def _deployments(
             sa.select(deployment.id).where(deployment.workspace_id == workspace_id, *conditions)
         )
     ]
+
+
+def _flows(
+    flow_id: Any, workspace_id: uuid.UUID, flt: filters.FlowFilter | None, dialect: str
+) -> list[Condition]:
+    flow = aliased(orm.Flow)
+    conditions = flow_filter(flt, flow, workspace_id, dialect)
+    if not conditions:
+        return []
+    return [flow_id.in_(sa.select(flow.id).where(flow.workspace_id == workspace_id, *conditions))]
+
+
+def _pool_type(
+    pool_id: Any, workspace_id: uuid.UUID, flt: filters.WorkPoolTypeFilter
+) -> list[Condition]:
+    if flt.any_ is None:
+        return []
+    pool = aliased(WorkPool)
+    pools = sa.select(pool.id).where(pool.workspace_id == workspace_id, pool.type.in_(flt.any_))
+    return [pool_id.in_(pools)]
+
+
+def flow_filter(
+    flt: filters.FlowFilter | None, flow: Any, workspace_id: uuid.UUID, dialect: str
+) -> list[Condition]:
+    """Conditions of a ``flows`` filter on ``flow`` (the table or an alias)."""
+
+    def has_deployment(deployment_filter: filters.FlowDeploymentFilter) -> list[Condition]:
+        if deployment_filter.is_null_ is None:
+            return []
+        deployment = aliased(Deployment)
+        exists = sa.exists(
+            sa.select(1).where(
+                deployment.workspace_id == workspace_id, deployment.flow_id == flow.id
+            )
+        )
+        return [sa.not_(exists) if deployment_filter.is_null_ else exists]
+
+    return compile_filter(flt, flow, dialect, special={"deployment": has_deployment})
+
+
+def deployment_filter(
+    flt: filters.DeploymentFilter | None, deployment: Any, workspace_id: uuid.UUID, dialect: str
+) -> list[Condition]:
+    """Conditions of a ``deployments`` filter on ``deployment`` (the table or an alias)."""
+
+    def either_name(name_filter: filters.DeploymentOrFlowNameFilter) -> list[Condition]:
+        if not name_filter.like_:
+            return []
+        flow = aliased(orm.Flow)
+        flows = sa.select(flow.id).where(
+            flow.workspace_id == workspace_id, like_condition(flow.name, name_filter.like_)
+        )
+        named = like_condition(deployment.name, name_filter.like_)
+        return [sa.or_(named, deployment.flow_id.in_(flows))]
+
+    special = {
+        "flow_or_deployment_name": either_name,
+        # Deprecated in the contract, which ignores it for backwards compatibility.
+        "concurrency_limit": lambda flt: [],
+    }
+    return compile_filter(flt, deployment, dialect, special=special)
+
+
+def deployment_side(
+    deployment: Any,
+    workspace_id: uuid.UUID,
+    body: filters.RunFilters | DeploymentFilters,
+    dialect: str,
+) -> list[Condition]:
+    """Conditions on ``deployment`` from the side-by-side filters of ``/deployments/filter``:
+    its own filter, its flow's, its work pool's and queue's, and those of its runs (a
+    deployment matches when one of its runs does)."""
+    conditions = deployment_filter(body.deployments, deployment, workspace_id, dialect)
+    conditions += _flows(deployment.flow_id, workspace_id, body.flows, dialect)
+    if body.work_pools is not None:
+        pool = aliased(WorkPool)
+        pool_conditions = compile_filter(body.work_pools, pool, dialect)
+        if pool_conditions:
+            pools = sa.select(pool.name).where(pool.workspace_id == workspace_id, *pool_conditions)
+            conditions.append(deployment.work_pool_name.in_(pools))
+    queue_filter = body.work_pool_queues or getattr(body, "work_queues", None)
+    queues = SimpleNamespace(id=deployment.work_queue_id, name=deployment.work_queue_name)
+    conditions += compile_filter(queue_filter, queues, dialect)
+    if body.flow_runs is not None or body.task_runs is not None:
+        run_filters = filters.RunFilters(flow_runs=body.flow_runs, task_runs=body.task_runs)
+        runs = flow_run_conditions(workspace_id, run_filters, dialect)
+        if len(runs) > 1:  # more than the workspace condition
+            conditions.append(
+                deployment.id.in_(sa.select(orm.FlowRun.deployment_id).where(*runs))
+            )
+    return conditions

@@ -39,7 +39,7 @@ from flowyard.server.database import orm
 from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
 from flowyard.server.database.orm_deployments import DeploymentSchedule as ScheduleRow
 from flowyard.server.database.types import new_id, utcnow
-from flowyard.server.dispatch import notify_after_commit
+from flowyard.server.database.wakeups import notify_after_commit
 from flowyard.server.orchestration.persistence import FLOW_RUN_STATE_TABLE, FLOW_RUN_TABLE
 from flowyard.server.queries.run_names import generate_run_name
 from flowyard.server.queries.upsert import dialect_insert

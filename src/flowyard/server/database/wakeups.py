@@ -11,14 +11,11 @@ replicas on one PostgreSQL, or an embedded client writing the SQLite file) are f
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-
-from flowyard.server.database import orm
 
 RECHECK_SECONDS = 0.5
 _SESSION_FLAG = "flowyard.notify_runs"
@@ -103,35 +100,3 @@ def _committed(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _rolled_back(session: Session) -> None:
     session.info.pop(_SESSION_FLAG, None)
-
-
-async def prepare_queued_run(
-    session: AsyncSession, workspace_id: uuid.UUID, run: orm.FlowRun
-) -> None:
-    """Before a new run is inserted: link it to its queue when it names a work pool but no
-    queue id (``FlowRunCreate.work_pool_name``/``work_queue_name``), checking its job
-    variables against the pool's template (InvalidJobTemplate, a 422 naming the variable),
-    and arrange for waiting workers to be woken once it is stored. A pool that does not
-    exist leaves the run unlinked, as before."""
-    if run.work_queue_id is None and run.work_pool_name:
-        from flowyard.server.queries.job_templates import validate_job_variables
-        from flowyard.server.queries.work_pools import (
-            WorkPoolNotFound,
-            read_work_pool_by_name,
-            resolve_work_queue,
-        )
-
-        try:
-            queue = await resolve_work_queue(
-                session, workspace_id, run.work_pool_name, run.work_queue_name
-            )
-        except WorkPoolNotFound:
-            return
-        pool = await read_work_pool_by_name(session, workspace_id, run.work_pool_name)
-        if pool is not None and run.job_variables:
-            validate_job_variables(pool.base_job_template, run.job_variables)
-        run.work_queue_id = queue.id
-        run.work_queue_name = queue.name
-        run.work_pool_id = queue.work_pool_id
-    if run.work_queue_id is not None:
-        notify_after_commit(session)
