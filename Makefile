@@ -43,6 +43,7 @@ run: install
 lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src/flowyard
+	$(BIN)/lint-imports
 
 test-sqlite: install-dev install-prefect
 	$(PYTEST)

@@ -51,13 +51,13 @@ PIP_TIMEOUT = 900.0
 
 # Written with the official SDK only: its logger works only inside the official engine.
 OFFICIAL_FLOW_FILE = """
-import json, os
+import json, os, time
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 
 
 @flow(name="official-sdk")
-def official_sdk(out: str, who: str = "world"):
+def official_sdk(out: str, who: str = "world", hold: float = 0):
     get_run_logger().info("Hello %s, from the official engine", who)
     context = FlowRunContext.get()
     with open(out, "w") as f:
@@ -65,7 +65,9 @@ def official_sdk(out: str, who: str = "world"):
             "who": who,
             "engine_run_id": str(context.flow_run.id) if context else None,
             "cwd": os.getcwd(),
+            "pid": os.getpid(),
         }, f)
+    time.sleep(hold)
     return who
 """
 
@@ -297,6 +299,44 @@ def test_official_worker_runs_a_flowyard_deployment_with_flowyards_engine(
     assert workers and workers[0]["status"] == "ONLINE"
 
 
+def deploy_official(
+    api: httpx.Client, server_api_url: str, prefect_python: Path, tmp_path: Path, **variables: str
+) -> tuple[str, str, Path]:
+    """The official-SDK flow deployed with the official client to a new pool of its making,
+    with these job variables: (pool, deployment id, code folder)."""
+    code = flow_folder(tmp_path, "official_flow.py", OFFICIAL_FLOW_FILE)
+    pool = f"pf-pool-{uuid.uuid4().hex[:6]}"
+    theirs = base_env(PREFECT_API_URL=server_api_url, PREFECT_HOME=str(tmp_path / "prefect-home"))
+    run(
+        [str(prefect_python.parent / "prefect"), "work-pool", "create", pool, "-t", "process"],
+        theirs,
+    )
+    deploy = textwrap.dedent(
+        f"""
+        from prefect import flow
+        flow.from_source(source={str(code)!r}, entrypoint="official_flow.py:official_sdk").deploy(
+            name={pool!r}, work_pool_name={pool!r}, job_variables={variables!r},
+        )
+        """
+    )
+    run([str(prefect_python), "-c", deploy], theirs, cwd=tmp_path)
+    deployment = api.get(f"/deployments/name/official-sdk/{pool}").json()
+    return pool, deployment["id"], code
+
+
+def start_flowyard_worker(
+    background: Background, flowyard: Path, pool: str, server_api_url: str, tmp_path: Path
+) -> None:
+    # From that venv, activated, as a user would start it.
+    worker_env = activated(
+        flowyard.parent / "python",
+        FLOWYARD_API_URL=server_api_url,
+        FLOWYARD_HOME=str(tmp_path / "fy-home"),
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+    )
+    background.start([str(flowyard), "worker", "start", "--pool", pool], worker_env, "fw")
+
+
 @pytest.mark.parametrize("worker_venv", ["both-sdks", "flowyard-only"])
 def test_flowyard_worker_runs_an_official_deployment_with_the_official_engine(
     server_api_url: str,
@@ -309,38 +349,18 @@ def test_flowyard_worker_runs_an_official_deployment_with_the_official_engine(
 ) -> None:
     if worker_venv == "both-sdks":
         # `flowyard worker start` from a venv with both SDKs; nothing given in the pool.
-        flowyard, job_variables = both_python.parent / "flowyard", {}
+        flowyard, variables = both_python.parent / "flowyard", {}
     else:
         # From Flowyard's own venv (no prefect there): the deployment's job variables say
         # which python runs its flows, one with the official SDK.
-        command = f"{prefect_python} -m prefect.engine"
-        flowyard, job_variables = FLOWYARD, {"command": command}
-    code = flow_folder(tmp_path, "official_flow.py", OFFICIAL_FLOW_FILE)
-    pool = f"pf-pool-{uuid.uuid4().hex[:6]}"
-    theirs = base_env(PREFECT_API_URL=server_api_url, PREFECT_HOME=str(tmp_path / "prefect-home"))
-    prefect = str(prefect_python.parent / "prefect")
-    run([prefect, "work-pool", "create", pool, "--type", "process"], theirs)
-    deploy = textwrap.dedent(
-        f"""
-        from prefect import flow
-        flow.from_source(source={str(code)!r}, entrypoint="official_flow.py:official_sdk").deploy(
-            name="made-by-prefect", work_pool_name={pool!r}, job_variables={job_variables!r},
-        )
-        """
+        flowyard, variables = FLOWYARD, {"command": f"{prefect_python} -m prefect.engine"}
+    pool, deployment_id, code = deploy_official(
+        api, server_api_url, prefect_python, tmp_path, **variables
     )
-    run([str(prefect_python), "-c", deploy], theirs, cwd=tmp_path)
-    deployment = api.get("/deployments/name/official-sdk/made-by-prefect").json()
-
-    worker_env = activated(
-        flowyard.parent / "python",
-        FLOWYARD_API_URL=server_api_url,
-        FLOWYARD_HOME=str(tmp_path / "fy-home"),
-        PREFECT_HOME=str(tmp_path / "prefect-home"),
-    )
-    background.start([str(flowyard), "worker", "start", "--pool", pool], worker_env, "fw")
+    start_flowyard_worker(background, flowyard, pool, server_api_url, tmp_path)
     out = tmp_path / "out.json"
     body = {"parameters": {"out": str(out), "who": "flowyard-worker"}}
-    created = api.post(f"/deployments/{deployment['id']}/create_flow_run", json=body)
+    created = api.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
     assert created.status_code == 201, created.text
     flow_run = wait_final(api, created.json()["id"], background)
     assert flow_run["state_type"] == "COMPLETED", background.output()
@@ -351,6 +371,40 @@ def test_flowyard_worker_runs_an_official_deployment_with_the_official_engine(
     assert Path(result["cwd"]).resolve() == code.resolve()
     assert flow_run["infrastructure_pid"]
     wait_for_log(api, flow_run["id"], "Hello flowyard-worker, from the official engine", background)
+
+
+def test_flowyard_worker_cancels_an_official_run(
+    server_api_url: str,
+    api: httpx.Client,
+    prefect_python: Path,
+    both_python: Path,
+    tmp_path: Path,
+    background: Background,
+) -> None:
+    pool, deployment_id, _ = deploy_official(api, server_api_url, prefect_python, tmp_path)
+    start_flowyard_worker(
+        background, both_python.parent / "flowyard", pool, server_api_url, tmp_path
+    )
+    out = tmp_path / "out.json"
+    body = {"parameters": {"out": str(out), "who": "cancelled", "hold": 3600}}
+    created = api.post(f"/deployments/{deployment_id}/create_flow_run", json=body)
+    assert created.status_code == 201, created.text
+    run_id = created.json()["id"]
+    end = time.monotonic() + DEADLINE
+    while not (out.exists() and out.read_text()) and time.monotonic() < end:
+        time.sleep(0.25)
+    assert out.exists(), background.output()
+    cancel = {"state": {"type": "CANCELLING"}}
+    assert api.post(f"/flow_runs/{run_id}/set_state", json=cancel).json()["status"] == "ACCEPT"
+    # The official engine records the SIGTERM as a crash first (its own worker warns it over
+    # a private channel); the worker that stopped the run then records what it was.
+    end = time.monotonic() + DEADLINE
+    while api.get(f"/flow_runs/{run_id}").json()["state_type"] != "CANCELLED":
+        if time.monotonic() > end:
+            pytest.fail(f"run {run_id} never Cancelled:\n{background.output()}")
+        time.sleep(0.25)
+    with pytest.raises(ProcessLookupError):
+        os.kill(json.loads(out.read_text())["pid"], 0)
 
 
 def test_flowyard_worker_without_prefect_runs_an_official_deployment_with_its_engine(

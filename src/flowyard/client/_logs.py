@@ -8,7 +8,7 @@ from typing import Any
 from flowyard.client._http import BaseClient, compose, parse_list
 from flowyard.schemas.actions import LogCreate
 from flowyard.schemas.core import Event, Log
-from flowyard.schemas.filters import LogFilter
+from flowyard.schemas.filters import EventFilter, LogFilter
 from flowyard.schemas.sorting import LogSort
 
 
@@ -47,6 +47,19 @@ class LogsAPI(BaseClient):
         """
         body = compose(logs=log_filter, sort=str(sort), limit=limit, offset=offset)
         return parse_list(Log, await self._request("POST", "/logs/filter", json=body))
+
+    async def read_events(
+        self, event_filter: EventFilter | None = None, *, limit: int = 50
+    ) -> list[Event]:
+        """The newest events matching ``event_filter`` (by default: of the last day).
+
+        Args:
+            event_filter: conditions on the events (time window, names, resources).
+            limit: at most this many (the first page of ``POST /events/filter``).
+        """
+        body = compose(filter=event_filter, limit=limit)
+        page = (await self._request("POST", "/events/filter", json=body)).json()
+        return [Event.model_validate(item) for item in page["events"]]
 
     async def emit_events(self, events: Iterable[Event | dict[str, Any]]) -> None:
         """Send a batch of events to the server in one request (``POST /events``).

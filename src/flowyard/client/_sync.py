@@ -128,6 +128,7 @@ class SyncFlowyardClient:
     # logs and events
     create_logs = _Blocking(FlowyardClient.create_logs)
     read_logs = _Blocking(FlowyardClient.read_logs)
+    read_events = _Blocking(FlowyardClient.read_events)
     emit_events = _Blocking(FlowyardClient.emit_events)
     # concurrency
     create_concurrency_limit = _Blocking(FlowyardClient.create_concurrency_limit)

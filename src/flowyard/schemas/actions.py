@@ -90,7 +90,7 @@ class TaskRunUpdate(ActionModel):
 
 class LogCreate(ActionModel):
     name: str = Field(max_length=255)
-    level: int
+    level: int = Field(ge=-(2**15), le=2**15 - 1)  # a SMALLINT column
     message: str
     timestamp: dt.datetime
     flow_run_id: uuid.UUID | None = None
@@ -234,3 +234,13 @@ class ConcurrencyLeaseRelease(ActionModel):
 
 class ConcurrencyLeaseRenewal(ActionModel):
     lease_duration: float = Field(default=300, gt=0, le=86400)
+
+
+class ServerDefaultResultStorageUpdate(ActionModel):
+    """``PUT /admin/storage``: the block document results are stored with by default."""
+
+    default_result_storage_block_id: uuid.UUID
+
+
+class TaskWorkerFilter(ActionModel):
+    task_keys: list[str]

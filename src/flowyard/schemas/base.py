@@ -8,7 +8,8 @@ import typing
 import uuid
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic_core import core_schema
 
 
 def utcnow() -> dt.datetime:
@@ -52,6 +53,39 @@ def _null_means_default_keys(model: type[BaseModel]) -> frozenset[str]:
     return keys
 
 
+# Every integer a request carries fits the 32-bit INTEGER columns (PostgreSQL refuses a
+# larger one with an error, SQLite above 64 bits), and every float is finite (JSON's 1e400
+# parses as infinity): out of range is a 422 naming the field, at validation, never a 500
+# from the database or the serializer. Applied to the core schema of each request model, so
+# the check runs in pydantic-core and the published schema states the bounds.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+def _is_request_model(cls: type) -> bool:
+    # By name: ActionModel's own schema is built before the name ActionModel exists.
+    return any(c.__name__ == "ActionModel" and c.__module__ == __name__ for c in cls.__mro__)
+
+
+def _bound_numbers(schema: Any) -> None:
+    if isinstance(schema, list):
+        for item in schema:
+            _bound_numbers(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    kind = schema.get("type")
+    if kind == "model" and not _is_request_model(schema["cls"]):
+        return  # another base's schema: not ours to change
+    if kind == "int":
+        schema["ge"] = max(schema.get("ge", INT_MIN), INT_MIN)
+        schema["le"] = min(schema.get("le", INT_MAX), INT_MAX)
+    elif kind == "float":
+        schema["allow_inf_nan"] = False
+    for key, value in schema.items():
+        if key != "metadata" and isinstance(value, dict | list):
+            _bound_numbers(value)
+
+
 class ActionModel(BaseModel):
     """Request bodies: unknown keys are an error, as in the Prefect contract.
 
@@ -63,6 +97,14 @@ class ActionModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        schema = handler(source)
+        _bound_numbers(schema)
+        return schema
 
     @model_validator(mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from flowyard.schemas.base import ActionModel, FlowyardModel, ObjectModel
+from flowyard.schemas.states import StateType
 
 TAG_PREFIX = "tag:"
 FORBIDDEN = set("/%&><")
@@ -80,3 +81,63 @@ class ConcurrencyLimitResetV2(ActionModel):
     the limit and set its held slots to ``active_slots`` (default 0)."""
 
     active_slots: int = Field(default=0, ge=0)
+
+
+# --- concurrency status of work pools and work queues ------------------------------------
+
+
+class FlowRunSlotSummary(FlowyardModel):
+    """A flow run occupying a concurrency slot of a work pool or queue."""
+
+    id: uuid.UUID
+    name: str
+    state_type: StateType | None = None
+    state_name: str | None = None
+    start_time: dt.datetime | None = None
+    state_timestamp: dt.datetime | None = None
+    time_in_current_state: float | None = None  # seconds
+
+
+class WorkQueueConcurrencyStatusDetail(FlowyardModel):
+    queue_id: uuid.UUID
+    queue_name: str
+    active_slots: int
+    concurrency_limit: int | None = None
+    flow_runs: list[FlowRunSlotSummary] = Field(default_factory=list)
+    flow_run_count: int | None = None
+
+
+class WorkPoolConcurrencyStatus(FlowyardModel):
+    """A work pool's held slots, with a page of its queues (each with up to
+    ``flow_run_limit`` of the runs holding its slots)."""
+
+    active_slots: int
+    concurrency_limit: int | None = None
+    queues: list[WorkQueueConcurrencyStatusDetail] = Field(default_factory=list)
+    count: int
+    limit: int
+    pages: int
+    page: int
+
+
+class WorkQueueConcurrencyStatus(FlowyardModel):
+    """A work queue's held slots, with a page of the runs holding them."""
+
+    active_slots: int
+    concurrency_limit: int | None = None
+    flow_runs: list[FlowRunSlotSummary] = Field(default_factory=list)
+    count: int
+    limit: int
+    pages: int
+    page: int
+
+
+class WorkPoolConcurrencyStatusRequest(ActionModel):
+    page: int = Field(default=1, ge=1)
+    flow_run_limit: int = Field(default=10, ge=0, le=200)
+    limit: int | None = Field(default=None, ge=0)
+
+
+class WorkQueueConcurrencyStatusRequest(ActionModel):
+    page: int = Field(default=1, ge=1)
+    limit: int | None = Field(default=None, ge=0)

@@ -91,7 +91,9 @@ class DeploymentCreate(_DeploymentFields):
 
 class DeploymentUpdate(_DeploymentFields):
     paused: bool | None = None
-    schedules: list[DeploymentScheduleCreate] | None = None
+    # Updates, as in the contract: with slugs, each names the schedule it changes (see
+    # ``queries.schedules.update_schedules``), so ``schedule`` may be left out.
+    schedules: list[DeploymentScheduleUpdate] | None = None
     parameters: dict[str, Any] | None = None
     tags: list[str] | None = None
     labels: dict[str, LabelValue] | None = None

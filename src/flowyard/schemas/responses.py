@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from flowyard.schemas.base import FlowyardModel, ObjectModel
 from flowyard.schemas.core import Event, Flow, FlowRun, TaskRun
@@ -46,6 +46,20 @@ class BulkDeleteResponse(FlowyardModel):
     """``POST /flow_runs/bulk_delete``, ``/deployments/bulk_delete``: the ids deleted."""
 
     deleted: list[uuid.UUID]
+
+
+class FlowRunCreateResult(FlowyardModel):
+    """One run of ``POST /deployments/{id}/create_flow_run/bulk``: created, or why not."""
+
+    flow_run_id: uuid.UUID | None = None
+    status: Literal["CREATED", "FAILED"]
+    error: str | None = None
+
+
+class FlowRunBulkCreateResponse(FlowyardModel):
+    """``POST /deployments/{id}/create_flow_run/bulk``: the outcome of each run, in order."""
+
+    results: list[FlowRunCreateResult]
 
 
 class ReceivedEvent(Event):
@@ -86,3 +100,29 @@ class CsrfToken(ObjectModel):
 def paginated(results: list[Any], count: int, limit: int, page: int) -> dict[str, Any]:
     pages = (count + limit - 1) // limit if limit else 0
     return {"results": results, "count": count, "limit": limit, "pages": pages, "page": page}
+
+
+class ValidationErrorDetail(FlowyardModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(FlowyardModel):
+    """Every 422: the contract's keys, plus ``detail`` naming the fields in one line.
+
+    ``request_body`` is always null: a refused body is never echoed (it may hold secrets).
+    """
+
+    exception_message: str
+    exception_detail: list[ValidationErrorDetail]
+    detail: str
+    request_body: None = None
+
+
+class TaskWorkerResponse(FlowyardModel):
+    """``POST /task_workers/filter``: a background task worker and the tasks it serves."""
+
+    identifier: str
+    task_keys: list[str]
+    timestamp: dt.datetime

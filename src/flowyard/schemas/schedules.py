@@ -63,10 +63,8 @@ def check_cron(expression: str) -> str:
     except Exception as exc:  # croniter raises more than CroniterError on odd input
         raise ValueError(f"invalid cron string {expression!r}: {exc}") from None
     if any(part.casefold() in _RANDOM_OR_HASHED for part in expression.split()):
-        raise ValueError(
-            f"invalid cron string {expression!r}: random and hashed fields (R, H) "
-            "are not supported"
-        )
+        reason = "random and hashed fields (R, H) are not supported"
+        raise ValueError(f"invalid cron string {expression!r}: {reason}")
     return expression
 
 

@@ -27,6 +27,13 @@ from flowyard.schemas.states import StateType
 Short = Annotated[str, Field(max_length=255)]
 
 
+class PassedState(TypedDict):
+    id: uuid.UUID
+    type: StateType
+    name: NotRequired[Short | None]
+    timestamp: dt.datetime
+
+
 class TaskRunReport(TypedDict):
     """One task run after a state change: the run's snapshot and the state it entered.
 
@@ -58,6 +65,9 @@ class TaskRunReport(TypedDict):
     task_inputs: NotRequired[dict[str, Any]]
     task_version: NotRequired[Short | None]
     cache_key: NotRequired[str | None]
+    # States the run passed through since its last report (oldest first), which the batch
+    # coalesced away: each still becomes its ``prefect.task-run.<State>`` event.
+    passed_states: NotRequired[list[PassedState]]
     cache_expiration: NotRequired[dt.datetime | None]
 
 

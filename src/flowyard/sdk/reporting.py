@@ -165,6 +165,7 @@ class Reporter:
         queue = self._queue
         while queue:
             runs: dict[Any, tuple[Any, ...]] = {}
+            passed: dict[Any, list[dict[str, Any]]] = {}
             logs: list[dict[str, Any]] = []
             waiters: list[threading.Event] = []
             for _ in range(len(queue)):
@@ -172,11 +173,21 @@ class Reporter:
                 if isinstance(item, threading.Event):
                     waiters.append(item)
                 elif len(item) == 5:
-                    runs[item[0].id] = item  # later updates of a run replace earlier ones
+                    # Later updates of a run replace earlier ones; the states replaced are
+                    # still listed, so each becomes its event on the server.
+                    earlier = runs.get(item[0].id)
+                    if earlier is not None:
+                        passed.setdefault(item[0].id, []).append(_passed_state(earlier[1]))
+                    runs[item[0].id] = item
                 else:
                     logs.append(_log_dict(item))
             self._room.set()
             reports = [_task_run_report(*update) for update in runs.values()]
+            if passed:
+                for report in reports:
+                    states = passed.get(report["id"])
+                    if states:
+                        report["passed_states"] = states
             for start in range(0, len(reports), REPORTS_PER_REQUEST):
                 chunk = reports[start : start + REPORTS_PER_REQUEST]
                 if self._send(self.sink.report_task_runs, chunk):
@@ -320,6 +331,15 @@ def _task_run_report(
     if run.task_version is not None:
         report["task_version"] = run.task_version
     return report
+
+
+def _passed_state(state: State) -> dict[str, Any]:
+    return {
+        "id": state.id,
+        "type": state.type,
+        "name": state.name,
+        "timestamp": _from_timestamp(state.ts, _UTC),
+    }
 
 
 def _log_dict(line: tuple[str, int, str, float, Any, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ logger = logging.getLogger("flowyard.server")
 # come first.
 API_MODULES = [
     "flow_runs",
+    "flow_run_graph",
     "logs",
     "events",
     "task_runs",
@@ -44,7 +45,9 @@ API_MODULES = [
     "block_schemas",
     "block_documents",
     "block_capabilities",
+    "saved_searches",
     "flow_run_control",
+    "ui",
 ]
 WORKSPACE_PREFIX = "/api/accounts/{account_id}/workspaces/{workspace_id}"
 GC_FIRST_THRESHOLD = 10_000
@@ -186,12 +189,12 @@ def create_app(
 
 
 def _hoist_body_definitions(app: FastAPI) -> None:
-    from flowyard.server.api.validation import hoist_body_definitions
+    from flowyard.server.openapi import finish_document
 
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return hoist_body_definitions(build())
+        return finish_document(build())
 
     app.openapi = openapi  # type: ignore[method-assign]
 

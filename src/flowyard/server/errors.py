@@ -14,6 +14,7 @@ This module imports nothing of ours, so any server layer may raise them.
     ├── Forbidden     403  the actor lacks the operation's permission
     ├── Unauthorized  401  no valid credentials
     ├── Gone          410  the object existed but is no longer available
+    ├── Misconfigured 500  this server's configuration or key cannot serve it (an operator's fix)
     └── Unavailable   503  try again shortly (``retry_after`` seconds)
 """
 
@@ -52,6 +53,13 @@ class Unauthorized(DomainError):
 
 class Gone(DomainError):
     status_code = 410
+
+
+class Misconfigured(DomainError):
+    """Not the caller's fault and not transient: a bad encryption key setting, or stored
+    data this server's key cannot decrypt. The message says what the operator must fix."""
+
+    status_code = 500
 
 
 class Unavailable(DomainError):

@@ -265,6 +265,13 @@ class BaseWorker:
             logger.warning("Could not read flow run %s after it exited: %s", run_id, exc)
             return
         state = run.state.type if run.state else None
+        if state == StateType.CRASHED and run_id in self._cancelling:
+            # The official engine records a SIGTERM nobody warned it of as a crash (its own
+            # worker warns it over a private channel first): this one was the cancellation.
+            await self._propose(
+                run_id, StateType.CANCELLED, "The flow run was cancelled.", force=True
+            )
+            return
         if state in FINAL:
             return
         if run_id in self._cancelling or state == StateType.CANCELLING:
@@ -277,10 +284,12 @@ class BaseWorker:
             logger.warning("Flow run %s: %s", run_id, message)
             await self._propose(run_id, StateType.CRASHED, message)
 
-    async def _propose(self, run_id: uuid.UUID, state_type: StateType, message: str) -> None:
+    async def _propose(
+        self, run_id: uuid.UUID, state_type: StateType, message: str, *, force: bool = False
+    ) -> None:
         try:
             await self.client.set_flow_run_state(
-                run_id, StateCreate(type=state_type, message=message)
+                run_id, StateCreate(type=state_type, message=message), force=force
             )
         except ClientError as exc:
             logger.warning("Could not set flow run %s to %s: %s", run_id, state_type, exc)

@@ -132,6 +132,23 @@ async def test_v1_increment_and_decrement_by_task_run(client: httpx.AsyncClient)
     assert (await client.get(f"{V2}/tag:db/leases")).json() == []
 
 
+async def test_v1_decrement_takes_the_occupancy_the_official_client_sends(
+    client: httpx.AsyncClient,
+) -> None:
+    # ``decrement_v1_concurrency_slots`` adds ``occupancy_seconds``; the contract's body
+    # ignores keys it does not name, so this one is accepted (and, as there, unused).
+    await _create_tag(client, "db", 1)
+    run = str(uuid.uuid4())
+    await client.post(f"{V1}/increment", json={"names": ["db"], "task_run_id": run})
+    body = {"names": ["db"], "task_run_id": run, "occupancy_seconds": 1.5}
+    released = await client.post(f"{V1}/decrement", json=body)
+    assert released.status_code == 200, released.text
+    assert [r["name"] for r in released.json()] == ["db"]
+    assert (await client.get(f"{V2}/tag:db")).json()["active_slots"] == 0
+    typo = await client.post(f"{V1}/decrement", json={**body, "occupancy": 1})
+    assert typo.status_code == 422 and "occupancy" in typo.json()["detail"]
+
+
 async def test_delete_by_id_and_by_tag_revokes_the_leases(client: httpx.AsyncClient) -> None:
     one = await _create_tag(client, "one", 1)
     await _create_tag(client, "two", 1)

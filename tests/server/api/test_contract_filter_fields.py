@@ -148,3 +148,57 @@ async def test_an_unknown_filter_field_is_refused_naming_it(client: httpx.AsyncC
     assert response.status_code == 422
     locs = [e["loc"] for e in response.json()["exception_detail"]]
     assert locs == [["body", "deployments", "colour"]]
+
+
+async def test_work_queue_names_by_any_of_several_prefixes(client: httpx.AsyncClient) -> None:
+    # The contract's work-queue name filter takes a list of prefixes (any matches, case
+    # aside): ``match_work_queues(["queue"])`` sends ``{"startswith_": ["queue"]}``.
+    await client.post("/work_pools/", json={"name": "pool", "type": "process"})
+    for name in ("Queue-a", "queue-b", "other", "late"):
+        response = await client.post("/work_pools/pool/queues", json={"name": name})
+        assert response.status_code == 201, response.text
+    body = {"work_queues": {"name": {"startswith_": ["queue", "LA"]}}}
+    found = await _post(client, "/work_pools/pool/queues/filter", body)
+    assert sorted(q["name"] for q in found) == ["Queue-a", "late", "queue-b"]
+    found = await _post(client, "/work_queues/filter", body)
+    assert sorted(q["name"] for q in found) == ["Queue-a", "late", "queue-b"]
+    # Wildcards in a prefix are literal.
+    none = {"work_queues": {"name": {"startswith_": ["%", "_ueue"]}}}
+    assert await _post(client, "/work_queues/filter", none) == []
+    one = await _post(client, "/work_queues/filter", {"work_queues": {"name": {"startswith_": "oth"}}})
+    assert [q["name"] for q in one] == ["other"]
+
+
+async def test_the_sorts_the_official_client_names(client: httpx.AsyncClient) -> None:
+    # prefect==3.9.1's client enums have two sorts its own server lacks; both are served.
+    flow_id = (await client.post("/flows/", json={"name": "etl"})).json()["id"]
+    for name, limit in (("none", None), ("two", 2), ("five", 5)):
+        body = {"name": name, "flow_id": flow_id, "concurrency_limit": limit}
+        assert (await client.post("/deployments/", json=body)).status_code == 201
+    ascending = await _post(client, "/deployments/filter", {"sort": "CONCURRENCY_LIMIT_ASC"})
+    assert [d["name"] for d in ascending] == ["two", "five", "none"]
+    descending = await _post(client, "/deployments/filter", {"sort": "CONCURRENCY_LIMIT_DESC"})
+    assert [d["name"] for d in descending] == ["five", "two", "none"]
+
+    run = await client.post("/flow_runs/", json={"flow_id": flow_id})
+    run_id = run.json()["id"]
+    for name, seconds in (("short", 1), ("long", 30), ("unfinished", None)):
+        created = await client.post(
+            "/task_runs/",
+            json={"flow_run_id": run_id, "task_key": name, "dynamic_key": "0", "name": name},
+        )
+        assert created.status_code == 201, created.text
+        task_id = created.json()["id"]
+        states = [("RUNNING", "2030-01-01T00:00:00Z")]
+        if seconds is not None:
+            states.append(("COMPLETED", f"2030-01-01T00:00:{seconds:02d}Z"))
+        for state, at in states:
+            response = await client.post(
+                f"/task_runs/{task_id}/set_state",
+                json={"state": {"type": state, "timestamp": at}, "force": True},
+            )
+            assert response.status_code in (200, 201), response.text
+    longest = await _post(client, "/task_runs/filter", {"sort": "DURATION_DESC"})
+    assert [t["name"] for t in longest] == ["long", "short", "unfinished"]
+    shortest = await _post(client, "/task_runs/filter", {"sort": "DURATION_ASC"})
+    assert [t["name"] for t in shortest] == ["unfinished", "short", "long"]

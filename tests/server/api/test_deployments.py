@@ -111,11 +111,21 @@ async def test_create_flow_run_merges_and_validates_parameters(client: httpx.Asy
         url, json={"parameters": {"n": "many"}, "enforce_parameter_schema": False}
     )
     assert unenforced.status_code == 201
+    # Bulk: the contract's per-run outcome (FlowRunBulkCreateResponse), in request order.
     bulk = await client.post(url + "/bulk", json=[{"parameters": {"n": 7}}, {}])
-    assert bulk.status_code == 201 and [r["parameters"]["n"] for r in bulk.json()] == [7, 1]
-    refused = await client.post(url + "/bulk", json=[{}, {"parameters": {"n": "x"}}])
-    assert refused.status_code == 422
-    assert len(await runs_of(client, deployment["id"])) == 4  # the refused batch left nothing
+    assert bulk.status_code == 200, bulk.text
+    results = bulk.json()["results"]
+    assert [r["status"] for r in results] == ["CREATED", "CREATED"]
+    made = {r["id"]: r for r in await runs_of(client, deployment["id"])}
+    assert [made[r["flow_run_id"]]["parameters"]["n"] for r in results] == [7, 1]
+    # A refused run is FAILED with its reason and leaves nothing; the others are created.
+    mixed = await client.post(url + "/bulk", json=[{}, {"parameters": {"n": "x"}}])
+    assert mixed.status_code == 200, mixed.text
+    created, refused = mixed.json()["results"]
+    assert created["status"] == "CREATED" and created["flow_run_id"] is not None
+    assert refused == {"flow_run_id": None, "status": "FAILED", "error": refused["error"]}
+    assert refused["error"].startswith("parameters.n")
+    assert len(await runs_of(client, deployment["id"])) == 5
     pending = {"state": {"type": "PENDING"}, "idempotency_key": "k1"}
     one = (await client.post(url, json=pending)).json()
     two = await client.post(url, json=pending)

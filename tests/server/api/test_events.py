@@ -105,5 +105,20 @@ async def test_invalid_events_are_refused_whole(client: httpx.AsyncClient) -> No
     response = await client.post("/events", json=[good, bad])
     assert response.status_code == 422 and "1.resource" in response.json()["detail"]
     assert (await client.post("/events/filter", json={"filter": SINCE})).json()["total"] == 0
-    too_big = await client.post("/events/filter", json={"limit": 51})
+    too_big = await client.post("/events/filter", json={"limit": 201})
     assert too_big.status_code == 422 and "limit" in too_big.json()["detail"]
+
+
+async def test_a_page_of_the_official_clients_default_size(client: httpx.AsyncClient) -> None:
+    # ``read_events()`` asks for 100 (the contract's own maximum is 50, which the official
+    # server enforces against its own client); the page holds them all.
+    events = [_event("test.tick", f"test.thing.{i}", i % 60) for i in range(120)]
+    assert (await client.post("/events", json=events)).status_code == 204
+    response = await client.post("/events/filter", json={"filter": None, "limit": 100})
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert page["total"] == 120 and len(page["events"]) == 100 and page["next_page"]
+    rest = (await client.get(page["next_page"])).json()
+    assert len(rest["events"]) == 20 and rest["next_page"] is None
+    default = (await client.post("/events/filter", json={"filter": None})).json()
+    assert len(default["events"]) == 50

@@ -309,3 +309,46 @@ async def test_tables_without_migration_history_are_refused_plainly(fresh_db: Da
         await migrations.upgrade_to_head(fresh_db)
     await migrations.reset(fresh_db)
     assert await migrations.current_revision(fresh_db) == migrations.HEAD
+
+
+async def test_0007_keeps_the_first_of_duplicate_slugs_and_makes_them_unique(
+    fresh_db: Database,
+) -> None:
+    import datetime as dt
+
+    await runner.upgrade(fresh_db, "0006")
+    account, workspace, flow, deployment = (uuid.uuid4() for _ in range(4))
+    older, newer, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    t0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    stamps = {"created": t0, "updated": t0}
+    async with fresh_db.write_engine.begin() as conn:
+        # The ORM's tables for their column types: these five are the same at 0006.
+        tables = Base.metadata.tables
+        rows: list[tuple[str, dict[str, Any]]] = [
+            ("account", {"id": account, "name": "a", "handle": "a"}),
+            ("workspace", {"id": workspace, "account_id": account, "name": "w", "handle": "w"}),
+            ("flow", {"id": flow, "workspace_id": workspace, "name": "f", "tags": [],
+                      "labels": {}}),
+            ("deployment", {"id": deployment, "workspace_id": workspace, "flow_id": flow,
+                            "name": "d", "paused": False, "tags": [], "labels": {},
+                            "parameters": {}, "enforce_parameter_schema": True,
+                            "job_variables": {}, "status": "NOT_READY"}),
+        ]  # fmt: skip
+        # The newer duplicate is inserted first: the created time decides, not the order.
+        for id_, slug, minutes in ((newer, "s", 5), (older, "s", 1), (other, "t", 3)):
+            created = t0 + dt.timedelta(minutes=minutes)
+            rows.append(
+                ("deployment_schedule", {
+                    "id": id_, "workspace_id": workspace, "deployment_id": deployment,
+                    "slug": slug, "schedule": {"cron": "0 0 * * *"}, "active": True,
+                    "parameters": {}, "created": created, "updated": created,
+                })
+            )  # fmt: skip
+        for table, values in rows:
+            await conn.execute(tables[table].insert().values(**{**stamps, **values}))
+    await runner.upgrade(fresh_db)
+    async with fresh_db.read_engine.connect() as conn:
+        found = (await conn.execute(sa.text("SELECT id, slug FROM deployment_schedule"))).all()
+    slugs = {uuid.UUID(str(row[0])): row[1] for row in found}
+    assert slugs == {older: "s", newer: None, other: "t"}
+    assert await runner.schema_differences(fresh_db) == []

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from flowyard.schemas.schedules import CronSchedule, IntervalSchedule, RRuleBudget, RRuleSchedule
 from flowyard.server.database import orm
 from flowyard.server.database.engine import Database
+from flowyard.server.orchestration import scheduled_runs
 from flowyard.server.queries import schedules as schedule_queries
 from flowyard.server.schedules import next_times
 from flowyard.server.services import scheduler
@@ -384,7 +385,7 @@ async def test_an_edit_racing_a_scheduler_pass_leaves_no_run_of_the_old_timing(
 
     # The pass stops after inserting its runs, before its commit, until the edit is sent.
     inserted, release = asyncio.Event(), asyncio.Event()
-    schedule_runs = schedule_queries.schedule_runs
+    schedule_runs = scheduled_runs.schedule_runs
 
     async def held(*args: Any, **kwargs: Any) -> int:
         created = await schedule_runs(*args, **kwargs)
@@ -393,7 +394,7 @@ async def test_an_edit_racing_a_scheduler_pass_leaves_no_run_of_the_old_timing(
             await release.wait()
         return created
 
-    monkeypatch.setattr(schedule_queries, "schedule_runs", held)
+    monkeypatch.setattr(scheduled_runs, "schedule_runs", held)
     scheduling = asyncio.create_task(scheduler.schedule_all(db))
     await inserted.wait()
     if edit == "retime":

@@ -1,30 +1,22 @@
-"""/block_documents: saved blocks. Secret values are encrypted at rest and answered as
-``********`` unless ``include_secrets=true`` is asked (and allowed: :func:`secrets_allowed`)."""
+"""/block_documents: saved blocks. HTTP only: each route parses, calls
+``operations.block_documents`` and shapes the answer. Secret values are encrypted at rest
+and answered as ``********`` unless ``include_secrets=true`` is asked (and allowed)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import Field
 
 from flowyard.schemas import blocks as schemas
 from flowyard.schemas.base import ActionModel
-from flowyard.server.api.dependencies import WorkspaceContext
+from flowyard.server.api.blocks_common import BlockCtx, ServerSettings
 from flowyard.server.api.pagination import clamp_limit
 from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
-from flowyard.server.blocks.documents import BlockRefused, Documents
-from flowyard.server.blocks.encryption import BlockCipher, UndecryptableData
-from flowyard.server.blocks.registration import block_cipher, block_context
-from flowyard.server.database.orm_blocks import BlockDocument
-from flowyard.server.queries import block_documents as queries
+from flowyard.server.operations import block_documents as operations
 
 router = APIRouter(prefix="/block_documents", tags=["Block documents"])
-
-BlockCtx = Annotated[WorkspaceContext, Depends(block_context)]
-Cipher = Annotated[BlockCipher, Depends(block_cipher)]
-NOT_FOUND = "Block document not found."
 
 
 class BlockDocumentFilterBody(ActionModel):
@@ -45,124 +37,63 @@ class BlockDocumentCountBody(ActionModel):
     block_schemas: schemas.BlockSchemaFilter | None = None
 
 
-def refused(exc: BlockRefused) -> HTTPException:
-    return HTTPException(exc.status, exc.message)
-
-
-def secrets_allowed(ctx: WorkspaceContext, include_secrets: bool) -> None:
-    """The one place that decides whether this caller may read secret values in clear.
-
-    Single-user mode: everyone may. The roles layer (issue: cloud) checks the caller's
-    "view secret block data" permission here and raises 403 when it is missing.
-    """
-    del ctx, include_secrets
-
-
-async def read_models(
-    documents: Documents, rows: list[BlockDocument], include_secrets: bool
-) -> list[schemas.BlockDocument]:
-    try:
-        return await documents.models(rows, include_secrets)
-    except UndecryptableData as exc:
-        raise HTTPException(500, str(exc)) from None
-
-
 @router.post("/", status_code=201, response_model=schemas.BlockDocument)
 async def create_block_document(
-    block_document: schemas.BlockDocumentCreate, ctx: BlockCtx, cipher: Cipher
+    block_document: schemas.BlockDocumentCreate, ctx: BlockCtx, settings: ServerSettings
 ) -> JSONResponse:
-    async with ctx.db.write() as session:
-        documents = Documents(session, ctx.workspace_id, cipher)
-        try:
-            row = await documents.create(block_document)
-        except BlockRefused as exc:
-            raise refused(exc) from None
-        models = await read_models(documents, [row], include_secrets=False)
-    return respond(models[0], 201)
+    return respond(await operations.create_block_document(ctx, settings, block_document), 201)
 
 
 @router.post("/filter", response_model=list[schemas.BlockDocument])
 async def read_block_documents(
     request: Request,
     ctx: BlockCtx,
-    cipher: Cipher,
+    settings: ServerSettings,
     body: BlockDocumentFilterBody = Body(default_factory=BlockDocumentFilterBody),
 ) -> JSONResponse:
-    secrets_allowed(ctx, body.include_secrets)
-    limit = clamp_limit(request, body.limit)
-    conditions = queries.block_document_conditions(
-        ctx.workspace_id,
+    documents = await operations.read_block_documents(
+        ctx,
+        settings,
         body.block_documents,
         body.block_types,
         body.block_schemas,
-        ctx.db.dialect,
+        include_secrets=body.include_secrets,
+        sort=body.sort or schemas.BlockDocumentSort.NAME_ASC,
+        limit=clamp_limit(request, body.limit),
+        offset=body.offset or 0,
     )
-    sort = body.sort or schemas.BlockDocumentSort.NAME_ASC
-    async with ctx.db.read() as session:
-        rows = await queries.read_block_documents(
-            session, conditions, sort, limit, body.offset or 0
-        )
-        models = await read_models(
-            Documents(session, ctx.workspace_id, cipher), list(rows), body.include_secrets
-        )
-    return respond_many(models)
+    return respond_many(documents)
 
 
 @router.post("/count", response_model=int)
 async def count_block_documents(
     ctx: BlockCtx, body: BlockDocumentCountBody = Body(default_factory=BlockDocumentCountBody)
 ) -> JSONResponse:
-    conditions = queries.block_document_conditions(
-        ctx.workspace_id,
-        body.block_documents,
-        body.block_types,
-        body.block_schemas,
-        ctx.db.dialect,
+    count = await operations.count_block_documents(
+        ctx, body.block_documents, body.block_types, body.block_schemas
     )
-    async with ctx.db.read() as session:
-        return JSONResponse(await queries.count_block_documents(session, conditions))
+    return JSONResponse(count)
 
 
 @router.get("/{id}", response_model=schemas.BlockDocument)
 async def read_block_document(
-    id: uuid.UUID, ctx: BlockCtx, cipher: Cipher, include_secrets: bool = Query(default=False)
+    id: uuid.UUID,
+    ctx: BlockCtx,
+    settings: ServerSettings,
+    include_secrets: bool = Query(default=False),
 ) -> JSONResponse:
-    secrets_allowed(ctx, include_secrets)
-    async with ctx.db.read() as session:
-        row = await queries.read_block_document(session, ctx.workspace_id, id)
-        if row is None:
-            raise HTTPException(404, NOT_FOUND)
-        models = await read_models(
-            Documents(session, ctx.workspace_id, cipher), [row], include_secrets
-        )
-    return respond(models[0])
+    return respond(await operations.read_block_document(ctx, settings, id, include_secrets))
 
 
 @router.patch("/{id}", status_code=204)
 async def update_block_document(
-    id: uuid.UUID, update: schemas.BlockDocumentUpdate, ctx: BlockCtx, cipher: Cipher
+    id: uuid.UUID, update: schemas.BlockDocumentUpdate, ctx: BlockCtx, settings: ServerSettings
 ) -> Response:
-    async with ctx.db.write() as session:
-        row = await queries.read_block_document(session, ctx.workspace_id, id)
-        if row is None:
-            raise HTTPException(404, NOT_FOUND)
-        try:
-            await Documents(session, ctx.workspace_id, cipher).update(row, update)
-        except BlockRefused as exc:
-            raise refused(exc) from None
-        except UndecryptableData as exc:
-            raise HTTPException(500, str(exc)) from None
+    await operations.update_block_document(ctx, settings, id, update)
     return no_content()
 
 
 @router.delete("/{id}", status_code=204)
-async def delete_block_document(id: uuid.UUID, ctx: BlockCtx, cipher: Cipher) -> Response:
-    async with ctx.db.write() as session:
-        row = await queries.read_block_document(session, ctx.workspace_id, id)
-        if row is None:
-            raise HTTPException(404, NOT_FOUND)
-        try:
-            await Documents(session, ctx.workspace_id, cipher).delete(row)
-        except BlockRefused as exc:
-            raise refused(exc) from None
+async def delete_block_document(id: uuid.UUID, ctx: BlockCtx) -> Response:
+    await operations.delete_block_document(ctx, id)
     return no_content()

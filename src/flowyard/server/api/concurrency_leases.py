@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Body, HTTPException, Response
+from fastapi import APIRouter, Body, Response
 
 from flowyard.schemas.concurrency import ConcurrencyLease, ConcurrencyLimitResetV2
-from flowyard.server.api.concurrency_limits_v2 import NOT_FOUND, _find
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.responses import JSONResponse, no_content, respond_many
-from flowyard.server.database.types import utcnow
-from flowyard.server.queries import concurrency_holders as holders_q
-from flowyard.server.queries import concurrency_limits as limits_q
+from flowyard.server.operations import concurrency_limits_v2 as operations
 
 router = APIRouter(prefix="/v2/concurrency_limits", tags=["Concurrency Limits V2"])
 
@@ -32,21 +29,13 @@ router = APIRouter(prefix="/v2/concurrency_limits", tags=["Concurrency Limits V2
 async def read_concurrency_limit_leases(id_or_name: str, ctx: Ctx) -> JSONResponse:
     """The leases holding slots of a limit, oldest first (expired ones included until
     the reaper or the next increment sweeps them)."""
-    async with ctx.db.read() as session:
-        row = await _find(session, ctx, id_or_name)
-        if row is None:
-            raise HTTPException(404, NOT_FOUND)
-        leases = (await holders_q.read_leases(session, ctx.workspace_id, [row.id]))[row.id]
-    return respond_many(ConcurrencyLease.model_validate(lease) for lease in leases)
+    return respond_many(await operations.read_limit_leases(ctx, id_or_name))
 
 
 @router.delete("/leases/{lease_id}", status_code=204)
 async def revoke_concurrency_lease(lease_id: uuid.UUID, ctx: Ctx) -> Response:
     """Revoke a lease and give its slots back."""
-    async with ctx.db.write() as session:
-        released = await limits_q.release_lease(session, ctx.workspace_id, lease_id, utcnow())
-    if not released:
-        raise HTTPException(404, "Lease not found.")
+    await operations.revoke_lease(ctx, lease_id)
     return no_content()
 
 
@@ -57,13 +46,5 @@ async def reset_concurrency_limit(
     body: ConcurrencyLimitResetV2 = Body(default_factory=ConcurrencyLimitResetV2),
 ) -> Response:
     """Revoke every lease on the limit and set its held slots to ``active_slots``."""
-    async with ctx.db.write() as session:
-        row = await _find(session, ctx, id_or_name)
-        if row is None:
-            raise HTTPException(404, NOT_FOUND)
-        if body.active_slots > row.limit:
-            raise HTTPException(
-                422, f"active_slots: {body.active_slots} is more than the limit of {row.limit}."
-            )
-        await holders_q.reset_limit(session, ctx.workspace_id, row.id, body.active_slots, utcnow())
+    await operations.reset_concurrency_limit(ctx, id_or_name, body.active_slots)
     return no_content()

@@ -1,9 +1,12 @@
-"""What every route depends on: the database and the workspace the URL names.
+"""What every route depends on: its request context (the database, the workspace the URL
+names, the actor and their permissions), handed to the operations it calls.
 
 Routes are mounted twice, under ``/api`` (the default workspace) and under
 ``/api/accounts/{account_id}/workspaces/{workspace_id}``; :func:`workspace_context` is
 the one place that turns either URL into a workspace id, so no handler ever sees the
-difference. Authorization (issue: the cloud layer) hooks in here too.
+difference. In single-user mode the actor is the local user with every permission; the cloud
+layer resolves credentials to an actor and a role's permissions here, and the operations'
+``@operation`` decorator checks them.
 """
 
 from __future__ import annotations
@@ -11,20 +14,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from flowyard.server.database.engine import Database
 from flowyard.server.errors import NotFound
 from flowyard.server.operations.context import RequestContext
+from flowyard.server.operations.tenancy import workspace_belongs_to
 
 # The name routers know the request context by.
 WorkspaceContext = RequestContext
-
-
-def get_db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 async def workspace_context(request: HTTPConnection) -> RequestContext:
@@ -38,13 +36,10 @@ async def workspace_context(request: HTTPConnection) -> RequestContext:
         workspace_id = uuid.UUID(str(params["workspace_id"]))
     except ValueError:
         raise NotFound("Workspace not found.") from None
-    from flowyard.server.queries import tenancy
-
     known = state.known_workspaces
     if (account_id, workspace_id) not in known:
-        async with state.db.read() as session:
-            if not await tenancy.workspace_belongs_to(session, workspace_id, account_id):
-                raise NotFound("Workspace not found.")
+        if not await workspace_belongs_to(state.db, workspace_id, account_id):
+            raise NotFound("Workspace not found.")
         known.add((account_id, workspace_id))
     return RequestContext(state.db, workspace_id, account_id)
 

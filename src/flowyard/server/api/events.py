@@ -1,25 +1,28 @@
-"""/events: ingestion (REST and the ``/events/in`` websocket) and filtered reads."""
+"""/events: ingestion (REST and the ``/events/in`` websocket), filtered reads, counts, and
+the live stream (``/events/out``). HTTP only: each route calls ``operations.events``."""
 
 from __future__ import annotations
 
 import base64
 import logging
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, WebSocket
 from pydantic import Field, TypeAdapter, ValidationError
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnect
 
 from flowyard.schemas import core
 from flowyard.schemas.base import ActionModel
+from flowyard.schemas.events import Countable, EventCount, EventCountRequest
 from flowyard.schemas.filters import EventFilter
 from flowyard.schemas.responses import EventPage
+from flowyard.server.api import websockets
 from flowyard.server.api.dependencies import Ctx
-from flowyard.server.api.responses import JSONResponse, no_content
+from flowyard.server.api.responses import JSONResponse, no_content, respond_many
 from flowyard.server.api.validation import documented_body, parse_body
-from flowyard.server.database import orm
-from flowyard.server.events.pipeline import EventPipeline, write_events
-from flowyard.server.queries import events as queries
+from flowyard.server.errors import DomainError
+from flowyard.server.operations import events as operations
 
 logger = logging.getLogger("flowyard.server.api.events")
 
@@ -28,7 +31,6 @@ router = APIRouter(prefix="/events", tags=["Events"])
 EVENT = TypeAdapter(core.Event)
 EVENT_BATCH = TypeAdapter(list[core.Event])
 MAX_PAGE = 50
-POLICY_VIOLATION = 1008
 
 
 class EventFilterBody(ActionModel):
@@ -44,20 +46,16 @@ class EventFilterBody(ActionModel):
 async def create_events(request: Request, ctx: Ctx) -> Response:
     # Written before answering: a 204 means stored, unlike the fire-and-forget websocket.
     events = await parse_body(request, EVENT_BATCH)
-    batch = [(ctx.workspace_id, event) for event in events]
-    async with ctx.db.write() as session:
-        await write_events(session, batch)
-    await _pipeline(request).notify(batch)
+    await operations.create_events(ctx, events)
     return no_content()
 
 
 @router.websocket("/in")
 async def stream_events_in(websocket: WebSocket, ctx: Ctx) -> None:
-    offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol="prefect" if "prefect" in offered else None)
-    pipeline: EventPipeline = websocket.app.state.event_pipeline
+    operations.authorize_ingest(ctx)
+    pipeline = websocket.app.state.event_pipeline
     try:
-        if not await _authenticate(websocket):
+        if not await websockets.accept(websocket, require_auth=True):
             return
         while True:
             message = await websocket.receive()
@@ -77,26 +75,28 @@ async def stream_events_in(websocket: WebSocket, ctx: Ctx) -> None:
         return
 
 
-async def _authenticate(websocket: WebSocket) -> bool:
-    """The first frame must be ``{"type": "auth", "token": ...}``.
-
-    Single-user mode accepts any token (the official client sends null); the multi-user
-    authorization layer checks it here.
-    """
+@router.websocket("/out")
+async def stream_events_out(websocket: WebSocket, ctx: Ctx) -> None:
+    """The workspace's events matching the subscriber's filter: the recent stored ones
+    (unless ``"backfill": false``), then each new one as it is committed."""
     try:
-        first = orjson.loads(await websocket.receive_text())
-    except (orjson.JSONDecodeError, KeyError):
-        first = None
-    if not isinstance(first, dict) or first.get("type") != "auth":
-        await _close(websocket, "Expected an auth message first.")
-        return False
-    await websocket.send_text('{"type":"auth_success"}')
-    return True
-
-
-async def _close(websocket: WebSocket, reason: str) -> None:
-    if websocket.application_state != WebSocketState.DISCONNECTED:
-        await websocket.close(code=POLICY_VIOLATION, reason=reason)
+        if not await websockets.accept(websocket):
+            return
+        wanted = await websockets.read_filter(websocket)
+        if wanted is None:
+            return
+        try:
+            flt = EventFilter.model_validate(wanted[0])
+        except ValidationError as exc:
+            await websockets.close(websocket, websockets.PROTOCOL_ERROR, f"Invalid filter: {exc}")
+            return
+        source = websocket.app.state.event_pipeline
+        async with operations.subscribe_events(ctx, source, flt, wanted[1]) as feed:
+            await websockets.pump(websocket, feed, "event")
+    except WebSocketDisconnect:
+        return
+    except DomainError as exc:
+        await websockets.close(websocket, websockets.POLICY_VIOLATION, exc.message)
 
 
 @router.post("/filter", response_model=EventPage)
@@ -121,18 +121,25 @@ async def read_next_events(
     return await _page(request, ctx, flt, limit, offset)
 
 
+@router.post("/count-by/{countable}", response_model=list[EventCount])
+async def count_events(countable: Countable, body: EventCountRequest, ctx: Ctx) -> JSONResponse:
+    """Matching events counted by the day or time bucket they occurred in (every bucket of
+    the window, oldest first), or by event name or resource (most frequent first)."""
+    counts = await operations.count_events(
+        ctx, countable, body.filter, body.time_unit, body.time_interval
+    )
+    return respond_many(counts)
+
+
 async def _page(
     request: Request, ctx: Ctx, flt: EventFilter, limit: int, offset: int
 ) -> JSONResponse:
-    conditions = queries.event_conditions(ctx.workspace_id, flt, ctx.db.dialect)
-    async with ctx.db.read() as session:
-        rows = await queries.read_events(session, conditions, flt.order, limit, offset)
-        total = await queries.count_events(session, conditions)
+    events, total = await operations.read_events(ctx, flt, limit, offset)
     next_page = None
-    if offset + len(rows) < total and limit:
-        next_page = _next_page_url(request, flt, limit, offset + len(rows))
+    if offset + len(events) < total and limit:
+        next_page = _next_page_url(request, flt, limit, offset + len(events))
     return JSONResponse(
-        {"events": [_received(row) for row in rows], "total": total, "next_page": next_page}
+        {"events": [_received(event) for event in events], "total": total, "next_page": next_page}
     )
 
 
@@ -143,19 +150,14 @@ def _next_page_url(request: Request, flt: EventFilter, limit: int, offset: int) 
     return str(request.url.replace(path=f"{base}/filter/next", query=f"page-token={encoded}"))
 
 
-def _received(row: orm.Event) -> dict[str, object]:
+def _received(event: core.Event) -> dict[str, Any]:
     return {
-        "id": str(row.id),
-        "occurred": row.occurred,
-        "event": row.event,
-        "resource": row.resource,
-        "related": row.related,
-        "payload": row.payload,
-        "follows": str(row.follows) if row.follows else None,
-        "received": row.received,
+        "id": str(event.id),
+        "occurred": event.occurred,
+        "event": event.event,
+        "resource": event.resource,
+        "related": event.related,
+        "payload": event.payload,
+        "follows": str(event.follows) if event.follows else None,
+        "received": event.received,
     }
-
-
-def _pipeline(request: Request) -> EventPipeline:
-    pipeline: EventPipeline = request.app.state.event_pipeline
-    return pipeline

@@ -12,17 +12,13 @@ from pydantic import Field, TypeAdapter
 from flowyard.schemas import actions, core
 from flowyard.schemas.base import ActionModel
 from flowyard.schemas.filters import FlowRunFilter, Page, RunFilters
+from flowyard.schemas.history import RunHistoryBody
 from flowyard.schemas.sorting import FlowRunSort
 from flowyard.schemas.states import OrchestrationResult, SetStateRequest, SetStateStatus
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
 from flowyard.server.api.responses import JSONResponse, no_content, respond_many
-from flowyard.server.api.runs_common import (
-    RunHistoryBody,
-    respond_list,
-    respond_model,
-    respond_page,
-)
+from flowyard.server.api.runs_common import respond_list, respond_model, respond_page
 from flowyard.server.api.validation import documented_body, parse_body
 from flowyard.server.operations import flow_runs as operations
 

@@ -7,56 +7,15 @@ of runs as bytes several times faster than dumping each to a dict and encoding t
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from fastapi import Response
-from pydantic import BaseModel, TypeAdapter, ValidationInfo, field_validator
+from pydantic import BaseModel, TypeAdapter
 
 from flowyard.schemas.base import FlowyardModel
-from flowyard.schemas.filters import RunFilters
-from flowyard.server.queries import history
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class RunHistoryBody(RunFilters):
-    """A time window cut into equal intervals, plus the usual run filters."""
-
-    history_start: dt.datetime
-    history_end: dt.datetime
-    history_interval_seconds: dt.timedelta
-
-    @field_validator("history_start", "history_end")
-    @classmethod
-    def _utc(cls, value: dt.datetime) -> dt.datetime:
-        # Naive times are UTC; intervals are reported in UTC whatever offset was sent.
-        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-    @field_validator("history_end")
-    @classmethod
-    def _after_start(cls, value: dt.datetime, info: ValidationInfo) -> dt.datetime:
-        start = info.data.get("history_start")
-        if start is not None and value < start:
-            raise ValueError("must not be before history_start")
-        return value
-
-    @field_validator("history_interval_seconds")
-    @classmethod
-    def _bounded(cls, value: dt.timedelta, info: ValidationInfo) -> dt.timedelta:
-        seconds = value.total_seconds()
-        if seconds < history.MIN_INTERVAL_SECONDS:
-            raise ValueError(f"must be at least {history.MIN_INTERVAL_SECONDS:g} second")
-        start, end = info.data.get("history_start"), info.data.get("history_end")
-        if start is not None and end is not None:
-            count = history.interval_count(start, end, seconds)
-            if count > history.MAX_HISTORY_INTERVALS:
-                raise ValueError(
-                    f"the window would have {count} intervals; at most "
-                    f"{history.MAX_HISTORY_INTERVALS} are allowed, use longer intervals"
-                )
-        return value
 
 
 class RunPage(FlowyardModel, Generic[ModelT]):

@@ -4,43 +4,31 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from flowyard.schemas.states import State
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.responses import JSONResponse, respond, respond_many
-from flowyard.server.queries import states as queries
+from flowyard.server.operations import states as operations
 
 router = APIRouter(tags=["Flow Run States", "Task Run States"])
 
 
 @router.get("/flow_run_states/", response_model=list[State])
 async def read_flow_run_states(ctx: Ctx, flow_run_id: uuid.UUID = Query(...)) -> JSONResponse:
-    async with ctx.db.read() as session:
-        rows = await queries.read_flow_run_states(session, ctx.workspace_id, flow_run_id)
-    return respond_many(queries.state_schema(row) for row in rows)
+    return respond_many(await operations.read_flow_run_states(ctx, flow_run_id))
 
 
 @router.get("/flow_run_states/{id}", response_model=State)
 async def read_flow_run_state(id: uuid.UUID, ctx: Ctx) -> JSONResponse:
-    async with ctx.db.read() as session:
-        row = await queries.read_flow_run_state(session, ctx.workspace_id, id)
-    if row is None:
-        raise HTTPException(404, "Flow run state not found.")
-    return respond(queries.state_schema(row))
+    return respond(await operations.read_flow_run_state(ctx, id))
 
 
 @router.get("/task_run_states/", response_model=list[State])
 async def read_task_run_states(ctx: Ctx, task_run_id: uuid.UUID = Query(...)) -> JSONResponse:
-    async with ctx.db.read() as session:
-        rows = await queries.read_task_run_states(session, ctx.workspace_id, task_run_id)
-    return respond_many(queries.state_schema(row) for row in rows)
+    return respond_many(await operations.read_task_run_states(ctx, task_run_id))
 
 
 @router.get("/task_run_states/{id}", response_model=State)
 async def read_task_run_state(id: uuid.UUID, ctx: Ctx) -> JSONResponse:
-    async with ctx.db.read() as session:
-        row = await queries.read_task_run_state(session, ctx.workspace_id, id)
-    if row is None:
-        raise HTTPException(404, "Task run state not found.")
-    return respond(queries.state_schema(row))
+    return respond(await operations.read_task_run_state(ctx, id))

@@ -12,7 +12,7 @@ from flowyard.schemas.task_run_reports import TASK_RUN_REPORTS
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.responses import no_content
 from flowyard.server.api.validation import documented_body, parse_body
-from flowyard.server.events.task_run_reports import record_reports
+from flowyard.server.operations.task_runs import record_task_run_reports
 
 router = APIRouter(prefix="/task_runs", tags=["Task Runs"])
 
@@ -21,6 +21,5 @@ router = APIRouter(prefix="/task_runs", tags=["Task Runs"])
 async def create_task_run_reports(request: Request, ctx: Ctx) -> Response:
     # Parsed from raw bytes in one pass: this carries every task run of our SDK's flows.
     reports = await parse_body(request, TASK_RUN_REPORTS)
-    async with ctx.db.write() as session:
-        await record_reports(session, ctx.workspace_id, reports)
+    await record_task_run_reports(ctx, reports)
     return no_content()

@@ -1,11 +1,11 @@
-"""/variables: named JSON values, by id and by name."""
+"""/variables: named JSON values, by id and by name. HTTP only: each route parses, calls
+``operations.variables`` and shapes the answer."""
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Body, HTTPException, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Body, Request, Response
 
 from flowyard.schemas import actions, core
 from flowyard.schemas.base import ActionModel
@@ -14,12 +14,9 @@ from flowyard.schemas.sorting import VariableSort
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
 from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
-from flowyard.server.database import orm
-from flowyard.server.queries import variables as queries
+from flowyard.server.operations import variables as operations
 
 router = APIRouter(prefix="/variables", tags=["Variables"])
-
-NOT_FOUND = "Variable not found."
 
 
 class VariableFilterBody(Page):
@@ -31,17 +28,9 @@ class VariableCountBody(ActionModel):
     variables: VariableFilter | None = None
 
 
-def _name_taken(name: str) -> str:
-    return f"A variable named {name!r} already exists."
-
-
 @router.post("/", status_code=201, response_model=core.Variable)
 async def create_variable(variable: actions.VariableCreate, ctx: Ctx) -> JSONResponse:
-    async with ctx.db.write() as session:
-        row = await queries.create_variable(session, ctx.workspace_id, variable)
-    if row is None:
-        raise HTTPException(409, _name_taken(variable.name))
-    return respond(core.Variable.from_row(row), 201)
+    return respond(await operations.create_variable(ctx, variable), 201)
 
 
 @router.post("/filter", response_model=list[core.Variable])
@@ -49,85 +38,46 @@ async def read_variables(
     request: Request, ctx: Ctx, body: VariableFilterBody = Body(default_factory=VariableFilterBody)
 ) -> JSONResponse:
     limit = clamp_limit(request, body.limit)
-    conditions = queries.variable_conditions(ctx.workspace_id, body.variables, ctx.db.dialect)
-    async with ctx.db.read() as session:
-        rows = await queries.read_variables(session, conditions, body.sort, limit, body.offset)
-    return respond_many(core.Variable.from_row(row) for row in rows)
+    variables = await operations.read_variables(ctx, body.variables, body.sort, limit, body.offset)
+    return respond_many(variables)
 
 
 @router.post("/count", response_model=int)
 async def count_variables(
     ctx: Ctx, body: VariableCountBody = Body(default_factory=VariableCountBody)
 ) -> JSONResponse:
-    conditions = queries.variable_conditions(ctx.workspace_id, body.variables, ctx.db.dialect)
-    async with ctx.db.read() as session:
-        return JSONResponse(await queries.count_variables(session, conditions))
-
-
-async def _by_id(session: AsyncSession, ctx: Ctx, variable_id: uuid.UUID) -> orm.Variable:
-    row = await queries.read_variable(session, ctx.workspace_id, variable_id)
-    if row is None:
-        raise HTTPException(404, NOT_FOUND)
-    return row
-
-
-async def _by_name(session: AsyncSession, ctx: Ctx, name: str) -> orm.Variable:
-    row = await queries.read_variable_by_name(session, ctx.workspace_id, name)
-    if row is None:
-        raise HTTPException(404, NOT_FOUND)
-    return row
-
-
-async def _update(
-    session: AsyncSession, ctx: Ctx, row: orm.Variable, update: actions.VariableUpdate
-) -> None:
-    new_name = update.name if update.name != row.name else None
-    if new_name and await queries.read_variable_by_name(session, ctx.workspace_id, new_name):
-        raise HTTPException(409, _name_taken(new_name))
-    await queries.update_variable(session, ctx.workspace_id, row.id, update)
+    return JSONResponse(await operations.count_variables(ctx, body.variables))
 
 
 @router.get("/name/{name}", response_model=core.Variable)
 async def read_variable_by_name(name: str, ctx: Ctx) -> JSONResponse:
-    async with ctx.db.read() as session:
-        row = await _by_name(session, ctx, name)
-    return respond(core.Variable.from_row(row))
+    return respond(await operations.read_variable_by_name(ctx, name))
 
 
 @router.patch("/name/{name}", status_code=204)
-async def update_variable_by_name(
-    name: str, update: actions.VariableUpdate, ctx: Ctx
-) -> Response:
-    async with ctx.db.write() as session:
-        await _update(session, ctx, await _by_name(session, ctx, name), update)
+async def update_variable_by_name(name: str, update: actions.VariableUpdate, ctx: Ctx) -> Response:
+    await operations.update_variable_by_name(ctx, name, update)
     return no_content()
 
 
 @router.delete("/name/{name}", status_code=204)
 async def delete_variable_by_name(name: str, ctx: Ctx) -> Response:
-    async with ctx.db.write() as session:
-        row = await _by_name(session, ctx, name)
-        await queries.delete_variable(session, ctx.workspace_id, row.id)
+    await operations.delete_variable_by_name(ctx, name)
     return no_content()
 
 
 @router.get("/{id}", response_model=core.Variable)
 async def read_variable(id: uuid.UUID, ctx: Ctx) -> JSONResponse:
-    async with ctx.db.read() as session:
-        row = await _by_id(session, ctx, id)
-    return respond(core.Variable.from_row(row))
+    return respond(await operations.read_variable(ctx, id))
 
 
 @router.patch("/{id}", status_code=204)
 async def update_variable(id: uuid.UUID, update: actions.VariableUpdate, ctx: Ctx) -> Response:
-    async with ctx.db.write() as session:
-        await _update(session, ctx, await _by_id(session, ctx, id), update)
+    await operations.update_variable(ctx, id, update)
     return no_content()
 
 
 @router.delete("/{id}", status_code=204)
 async def delete_variable(id: uuid.UUID, ctx: Ctx) -> Response:
-    async with ctx.db.write() as session:
-        if not await queries.delete_variable(session, ctx.workspace_id, id):
-            raise HTTPException(404, NOT_FOUND)
+    await operations.delete_variable(ctx, id)
     return no_content()

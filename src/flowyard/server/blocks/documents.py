@@ -1,7 +1,8 @@
 """Block documents as the API sees them: checked, encrypted, referenced, masked.
 
-The API routes call these functions inside a transaction; a refused request raises
-:class:`BlockRefused` (status and message naming the field) before anything is written.
+``operations.block_documents`` calls these inside its transaction; a refused request raises
+a domain error (``NotFound``, ``Conflict``, ``Invalid``, with a message naming the field)
+before anything is written.
 """
 
 from __future__ import annotations
@@ -22,20 +23,12 @@ from flowyard.server.blocks.secrets import (
 )
 from flowyard.server.blocks.validation import validate_data
 from flowyard.server.database.orm_blocks import BlockDocument, BlockSchema, BlockType
+from flowyard.server.errors import Conflict, Invalid, NotFound
 from flowyard.server.queries import block_documents as queries
 from flowyard.server.queries import blocks as type_queries
 
 # Nesting deeper than this is not followed on reads (and cycles end here).
 MAX_REFERENCE_DEPTH = 8
-
-
-class BlockRefused(Exception):
-    """A block request that cannot be carried out: HTTP ``status`` and a message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +48,7 @@ class Documents:
         if body.is_anonymous:
             name = body.name or f"anonymous-{uuid.uuid4()}"
         elif not body.name:
-            raise BlockRefused(422, "name: required unless the block document is anonymous.")
+            raise Invalid("name: required unless the block document is anonymous.")
         else:
             name = body.name
         data, references = await self._checked(block_schema, body.data, None)
@@ -69,9 +62,7 @@ class Documents:
             block_schema_id=block_schema.id,
         )
         if row is None:
-            raise BlockRefused(
-                409, f"A {block_type.name} block document named {name!r} already exists."
-            )
+            raise Conflict(f"A {block_type.name} block document named {name!r} already exists.")
         await queries.replace_references(self.session, self.workspace_id, row.id, references)
         return row
 
@@ -102,22 +93,11 @@ class Documents:
         old_secrets = secret_fields_of(old.fields) if old is not None else []
         dropped = dropped_secret_fields(old_secrets, secret_fields_of(new.fields))
         if dropped:
-            raise BlockRefused(
-                422,
+            raise Invalid(
                 f"block_schema_id: block schema {new.id} does not keep "
                 f"{', '.join(repr(path) for path in dropped)} secret, as the document's "
                 "current schema does.",
             )
-
-    async def delete(self, row: BlockDocument) -> None:
-        users = await queries.dependents(self.session, self.workspace_id, [row.id])
-        if users:
-            raise BlockRefused(
-                409,
-                f"Block document {row.name!r} is used by {', '.join(users)}; "
-                "remove those uses first.",
-            )
-        await queries.delete_block_document(self.session, self.workspace_id, row.id)
 
     async def _type_and_schema(
         self, block_type_id: uuid.UUID, block_schema_id: uuid.UUID
@@ -126,15 +106,14 @@ class Documents:
             self.session, self.workspace_id, block_type_id
         )
         if block_type is None:
-            raise BlockRefused(404, f"block_type_id: block type {block_type_id} not found.")
+            raise NotFound(f"block_type_id: block type {block_type_id} not found.")
         block_schema = await type_queries.read_block_schema(
             self.session, self.workspace_id, block_schema_id
         )
         if block_schema is None:
-            raise BlockRefused(404, f"block_schema_id: block schema {block_schema_id} not found.")
+            raise NotFound(f"block_schema_id: block schema {block_schema_id} not found.")
         if block_schema.block_type_id != block_type.id:
-            raise BlockRefused(
-                422,
+            raise Invalid(
                 f"block_schema_id: block schema {block_schema_id} is not a schema of block "
                 f"type {block_type.slug!r}.",
             )
@@ -143,24 +122,24 @@ class Documents:
     async def _checked(
         self, block_schema: BlockSchema, data: dict[str, Any], own_id: uuid.UUID | None
     ) -> tuple[dict[str, Any], dict[str, uuid.UUID]]:
-        """The data to store and its references, or BlockRefused naming the bad field."""
+        """The data to store and its references, or Invalid naming the bad field."""
         references: dict[str, uuid.UUID] = {}
         for name, value in data.items():
             target = _reference(value)
             if target is None:
                 continue
             if target == own_id:
-                raise BlockRefused(422, f"data.{name}: a block document cannot nest itself.")
+                raise Invalid(f"data.{name}: a block document cannot nest itself.")
             references[name] = target
         found = await queries.read_block_documents_by_ids(
             self.session, self.workspace_id, set(references.values())
         )
         for name, target in references.items():
             if target not in found:
-                raise BlockRefused(422, f"data.{name}: block document {target} not found.")
+                raise Invalid(f"data.{name}: block document {target} not found.")
         problem = validate_data(block_schema.fields, data)
         if problem:
-            raise BlockRefused(422, problem)
+            raise Invalid(problem)
         return data, references
 
     # --- reads ---------------------------------------------------------------------------
@@ -259,4 +238,4 @@ def _reference(value: Any) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(raw))
     except ValueError:
-        raise BlockRefused(422, "data: a $ref must name a block_document_id.") from None
+        raise Invalid("data: a $ref must name a block_document_id.") from None

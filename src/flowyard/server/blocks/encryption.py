@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from flowyard.exceptions import ConfigurationError
+from flowyard.server.errors import Misconfigured
 from flowyard.settings import Settings
 
 KEY_FILE_NAME = "encryption.key"
@@ -26,8 +27,9 @@ _lock = threading.Lock()
 _ciphers: dict[tuple[str, str | None], BlockCipher] = {}
 
 
-class UndecryptableData(Exception):
-    """Stored data that this server's key cannot decrypt (the key was changed or lost)."""
+class UndecryptableData(Misconfigured):
+    """Stored data that this server's key cannot decrypt (the key was changed or lost):
+    answered as a 500 naming the key, since only the operator can put it right."""
 
 
 class BlockCipher:

@@ -1,109 +1,87 @@
-"""The built-in block types, registered in each workspace the first time a block route
-serves it (idempotent: concurrent and repeated registrations insert nothing twice)."""
+"""The built-in block types, registered in each workspace the first time it uses blocks.
+
+What is registered is plain data, ``builtin_blocks.json`` beside this module: the server
+never imports the SDK (an import-linter contract forbids ``server -> sdk``), so the file is
+generated from the SDK's block classes by ``scripts/generate_builtin_blocks.py``, and a test
+fails when the two differ. Registration is idempotent: concurrent and repeated
+registrations insert nothing twice. ``operations.block_types`` decides when to run it.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from fastapi import HTTPException, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flowyard.exceptions import ConfigurationError
-from flowyard.schemas.blocks import schema_checksum
-from flowyard.server.api.dependencies import Ctx, WorkspaceContext
-from flowyard.server.blocks.encryption import BlockCipher, cipher_for
-from flowyard.server.database.orm_blocks import BlockSchema, BlockType
-from flowyard.server.queries.upsert import dialect_insert
+from flowyard.schemas import blocks as schemas
+from flowyard.server.database.orm_blocks import BlockType
+from flowyard.server.queries import blocks as queries
 
-# app.state attribute: the workspaces whose built-ins this process has checked.
-READY_FLAG = "blocks_ready"
-METADATA = ("logo_url", "documentation_url", "description", "code_example")
+DATA_FILE = Path(__file__).with_name("builtin_blocks.json")
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinBlock:
+    """One built-in: its type, and the fields, capabilities and version of its schema."""
+
+    block_type: schemas.BlockTypeCreate
+    fields: dict[str, Any]
+    checksum: str
+    capabilities: list[str]
+    version: str
 
 
 @functools.cache
-def builtin_specs() -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(block type values, block schema values) of every built-in, computed once."""
-    from flowyard.sdk.blocks.system import BUILT_INS
-
-    specs = []
-    for cls in BUILT_INS:
-        fields = cls.block_schema_fields()
-        schema = {
-            "fields": fields,
-            "checksum": schema_checksum(fields),
-            "capabilities": list(cls._block_schema_capabilities),
-            "version": cls.get_block_schema_version(),
-        }
-        specs.append((cls.block_type_create().model_dump(), schema))
-    return specs
+def builtin_blocks() -> tuple[BuiltinBlock, ...]:
+    """Every built-in, read from the data file once per process."""
+    entries = json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    return tuple(
+        BuiltinBlock(
+            block_type=schemas.BlockTypeCreate.model_validate(entry["block_type"]),
+            fields=entry["block_schema"]["fields"],
+            checksum=entry["block_schema"]["checksum"],
+            capabilities=list(entry["block_schema"]["capabilities"]),
+            version=entry["block_schema"]["version"],
+        )
+        for entry in entries
+    )
 
 
 async def builtins_present(session: AsyncSession, workspace_id: uuid.UUID) -> bool:
-    specs = builtin_specs()
-    count = await session.scalar(
-        sa.select(sa.func.count())
-        .select_from(BlockSchema)
-        .where(
-            BlockSchema.workspace_id == workspace_id,
-            BlockSchema.checksum.in_([schema["checksum"] for _, schema in specs]),
-        )
+    """Whether every built-in's schema is already in the workspace (one query)."""
+    builtins = builtin_blocks()
+    count = await queries.count_block_schemas_with_checksums(
+        session, workspace_id, [builtin.checksum for builtin in builtins]
     )
-    return (count or 0) >= len(specs)
+    return count >= len(builtins)
 
 
-async def install_builtin_blocks(session: AsyncSession, workspace_id: uuid.UUID) -> None:
-    """Create the built-in types (protected) and their schemas where missing."""
-    for block_type, schema in builtin_specs():
-        values = dict(block_type, id=uuid.uuid4(), workspace_id=workspace_id, is_protected=True)
-        await session.execute(
-            dialect_insert(session, BlockType).values(values).on_conflict_do_nothing()
+async def install_builtin_blocks(session: AsyncSession, workspace_id: uuid.UUID) -> list[BlockType]:
+    """Create the built-in types (protected) and their schemas where missing; returns the
+    types this call created (the caller tells of them)."""
+    created: list[BlockType] = []
+    for builtin in builtin_blocks():
+        new = await queries.create_block_type(
+            session, workspace_id, builtin.block_type, is_protected=True
         )
-        # A type registered by an older release (or by a client, before this server knew
-        # it as built in) takes this release's description and protection.
-        metadata = {key: block_type[key] for key in METADATA}
-        await session.execute(
-            sa.update(BlockType)
-            .where(BlockType.workspace_id == workspace_id, BlockType.slug == block_type["slug"])
-            .values(**metadata, is_protected=True)
-        )
-        type_id = await session.scalar(
-            sa.select(BlockType.id).where(
-                BlockType.workspace_id == workspace_id, BlockType.slug == block_type["slug"]
-            )
-        )
-        if type_id is None:
+        if new is not None:
+            created.append(new)
+        block_type = await queries.protect_block_type(session, workspace_id, builtin.block_type)
+        if block_type is None:
             continue  # a user's type took the built-in's name under another slug
-        row = dict(schema, id=uuid.uuid4(), workspace_id=workspace_id, block_type_id=type_id)
-        await session.execute(
-            dialect_insert(session, BlockSchema)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=["workspace_id", "checksum", "version"])
+        await queries.create_block_schema(
+            session,
+            workspace_id,
+            schemas.BlockSchemaCreate(
+                fields=builtin.fields,
+                block_type_id=block_type.id,
+                capabilities=builtin.capabilities,
+                version=builtin.version,
+            ),
         )
-
-
-async def block_context(request: Request, ctx: Ctx) -> WorkspaceContext:
-    """The workspace context of a block route, with the built-ins installed in it."""
-    state = request.app.state
-    ready: set[uuid.UUID] | None = getattr(state, READY_FLAG, None)
-    if ready is None:
-        ready = set()
-        setattr(state, READY_FLAG, ready)
-    if ctx.workspace_id not in ready:
-        async with ctx.db.read() as session:
-            present = await builtins_present(session, ctx.workspace_id)
-        if not present:
-            async with ctx.db.write() as session:
-                await install_builtin_blocks(session, ctx.workspace_id)
-        ready.add(ctx.workspace_id)
-    return ctx
-
-
-def block_cipher(request: Request) -> BlockCipher:
-    """The cipher of this server's encryption key (created on first use)."""
-    try:
-        return cipher_for(request.app.state.settings)
-    except ConfigurationError as exc:  # a bad FLOWYARD_SERVER_ENCRYPTION_KEY, say
-        raise HTTPException(500, str(exc)) from None
+    return created

@@ -77,3 +77,19 @@ def dropped_secret_fields(old: list[str], new: list[str]) -> list[str]:
     one would show its stored value in clear on a plain read, so it is refused."""
     kept = [path.split(".") for path in new]
     return [path for path in old if not any(_covers(mine, path.split(".")) for mine in kept)]
+
+
+def public_strings(data: dict[str, Any], secret_fields: list[str]) -> dict[str, str]:
+    """The top-level string values of ``data`` that no secret path touches: what an event
+    may tell of a block document (the official server's rule). A value under a secret path,
+    a masked one, and anything that is not a string are left out: a nested object may hold
+    the secrets of a nested document, whose schema this one does not describe."""
+    secret_tops = {path.split(".", 1)[0] for path in secret_fields}
+    if "*" in secret_tops:
+        return {}
+    masked = obfuscate(data, secret_fields)
+    return {
+        key: value
+        for key, value in masked.items()
+        if isinstance(value, str) and key not in secret_tops and value != OBFUSCATED
+    }

@@ -323,4 +323,5 @@ class Artifact(WorkspaceScoped, Base):
 from flowyard.server.database import orm_blocks as orm_blocks  # noqa: E402
 from flowyard.server.database import orm_deployments as orm_deployments  # noqa: E402
 from flowyard.server.database import orm_run_leases as orm_run_leases  # noqa: E402
+from flowyard.server.database import orm_saved_searches as orm_saved_searches  # noqa: E402
 from flowyard.server.database import orm_work_pools as orm_work_pools  # noqa: E402

@@ -65,3 +65,11 @@ class DeploymentSchedule(orm.WorkspaceScoped, orm.Base):
     max_scheduled_runs: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONColumn(), default=dict)
     slug: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+
+    # A slug names one schedule of its deployment (updates find the schedule by it); NULLs
+    # do not collide, so schedules without a slug are unconstrained.
+    __table_args__ = (
+        sa.Index(
+            "ix_deployment_schedule__deployment_id_slug", "deployment_id", "slug", unique=True
+        ),
+    )

@@ -44,7 +44,7 @@ from flowyard.schemas.states import (
 )
 from flowyard.server.database import orm
 from flowyard.server.database.types import utcnow
-from flowyard.server.orchestration.persistence import read_parent_flow_run, write_state
+from flowyard.server.queries.run_states import read_parent_flow_run, write_state
 
 RunT = TypeVar("RunT", bound=orm.RunMixin)
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowyard.schemas.states import OrchestrationResult, State, StateCreate, StateType
 from flowyard.server.database import orm
 from flowyard.server.database.types import new_id
-from flowyard.server.orchestration.persistence import (
+from flowyard.server.queries.run_states import (
     RunT,
     insert_flow_run,
     load_flow_run,

@@ -20,6 +20,7 @@ from flowyard.schemas.sorting import ArtifactSort
 from flowyard.server.database import orm
 from flowyard.server.database.types import utcnow
 from flowyard.server.queries.filtering import Condition, compile_filter
+from flowyard.server.queries.run_filters import flow_run_conditions, task_run_conditions
 
 A = orm.Artifact
 # Columns of the latest-per-key view, by the names the API (and its filters) use.
@@ -72,9 +73,40 @@ async def read_latest_artifact(
 
 
 def artifact_conditions(
-    workspace_id: uuid.UUID, artifact_filter: filters.ArtifactFilter | None, dialect: str
+    workspace_id: uuid.UUID,
+    artifact_filter: filters.ArtifactFilter | None,
+    dialect: str,
+    related: filters.RunFilters | None = None,
 ) -> list[Condition]:
-    return [A.workspace_id == workspace_id, *compile_filter(artifact_filter, A, dialect)]
+    return [
+        A.workspace_id == workspace_id,
+        *compile_filter(artifact_filter, A, dialect),
+        *run_conditions(workspace_id, A, related, dialect),
+    ]
+
+
+def run_conditions(
+    workspace_id: uuid.UUID, columns: Any, related: filters.RunFilters | None, dialect: str
+) -> list[Condition]:
+    """Artifacts (or collections, by their latest artifact) of the runs these filters
+    select: the ``flows``, ``flow_runs`` and ``deployments`` filters pick the artifact's
+    flow run, ``task_runs`` its task run. A filter given, even empty, keeps only artifacts
+    that have such a run, as in the contract."""
+    if related is None:
+        return []
+    conditions: list[Condition] = []
+    run_side = filters.RunFilters(
+        flows=related.flows, flow_runs=related.flow_runs, deployments=related.deployments
+    )
+    if any(flt is not None for flt in (related.flows, related.flow_runs, related.deployments)):
+        runs = flow_run_conditions(workspace_id, run_side, dialect)
+        conditions.append(columns.flow_run_id.in_(sa.select(orm.FlowRun.id).where(*runs)))
+    if related.task_runs is not None:
+        tasks = task_run_conditions(
+            workspace_id, filters.RunFilters(task_runs=related.task_runs), dialect
+        )
+        conditions.append(columns.task_run_id.in_(sa.select(orm.TaskRun.id).where(*tasks)))
+    return conditions
 
 
 async def read_artifacts(
@@ -94,9 +126,7 @@ async def count_artifacts(session: AsyncSession, conditions: Sequence[Condition]
 
 
 def _latest_per_key(workspace_id: uuid.UUID) -> Any:
-    rank = sa.func.row_number().over(
-        partition_by=A.key, order_by=(A.created.desc(), A.id.desc())
-    )
+    rank = sa.func.row_number().over(partition_by=A.key, order_by=(A.created.desc(), A.id.desc()))
     ranked = (
         sa.select(*(getattr(A, name).label(name) for name in COLLECTION_COLUMNS), rank.label("n"))
         .where(A.workspace_id == workspace_id, A.key.is_not(None))
@@ -111,9 +141,14 @@ def _collection_query(
     workspace_id: uuid.UUID,
     collection_filter: filters.ArtifactCollectionFilter | None,
     dialect: str,
+    related: filters.RunFilters | None,
 ) -> tuple[Any, Any, list[Condition]]:
     ranked, columns = _latest_per_key(workspace_id)
-    conditions = [ranked.c.n == 1, *compile_filter(collection_filter, columns, dialect)]
+    conditions = [
+        ranked.c.n == 1,
+        *compile_filter(collection_filter, columns, dialect),
+        *run_conditions(workspace_id, columns, related, dialect),
+    ]
     return ranked, columns, conditions
 
 
@@ -124,10 +159,13 @@ async def read_latest_artifacts(
     sort: ArtifactSort = ArtifactSort.ID_DESC,
     limit: int | None = None,
     offset: int = 0,
+    related: filters.RunFilters | None = None,
 ) -> list[dict[str, Any]]:
     """The newest artifact of each key, as mappings with the collection's field names."""
     dialect = session.get_bind().dialect.name
-    ranked, columns, conditions = _collection_query(workspace_id, collection_filter, dialect)
+    ranked, columns, conditions = _collection_query(
+        workspace_id, collection_filter, dialect, related
+    )
     query = (
         sa.select(*(ranked.c[name] for name in COLLECTION_COLUMNS))
         .where(*conditions)
@@ -142,9 +180,10 @@ async def count_latest_artifacts(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     collection_filter: filters.ArtifactCollectionFilter | None,
+    related: filters.RunFilters | None = None,
 ) -> int:
     dialect = session.get_bind().dialect.name
-    ranked, _, conditions = _collection_query(workspace_id, collection_filter, dialect)
+    ranked, _, conditions = _collection_query(workspace_id, collection_filter, dialect, related)
     query = sa.select(sa.func.count()).select_from(ranked).where(*conditions)
     return await session.scalar(query) or 0
 

@@ -19,6 +19,9 @@ from flowyard.server.database.orm_blocks import (
 from flowyard.server.queries.filtering import Condition, compile_filter, json_list_contains
 from flowyard.server.queries.upsert import dialect_insert
 
+# The descriptive fields of a block type (all but its name and slug).
+METADATA = ("logo_url", "documentation_url", "description", "code_example")
+
 # --- block types -------------------------------------------------------------------------
 
 
@@ -40,6 +43,32 @@ async def create_block_type(
     )
     row = await read_block_type_by_slug(session, workspace_id, block_type.slug)
     return row if row is not None and row.id == new_id else None
+
+
+async def protect_block_type(
+    session: AsyncSession, workspace_id: uuid.UUID, block_type: schemas.BlockTypeCreate
+) -> BlockType | None:
+    """Mark the type of ``block_type``'s slug built in, with its description and links (a
+    type registered by an older release, or by a client before this server knew it as
+    built in). None when there is no type of that slug: a user's type took its name."""
+    metadata = block_type.model_dump(include={*METADATA})
+    await session.execute(
+        sa.update(BlockType)
+        .where(BlockType.workspace_id == workspace_id, BlockType.slug == block_type.slug)
+        .values(**metadata, is_protected=True)
+    )
+    return await read_block_type_by_slug(session, workspace_id, block_type.slug)
+
+
+async def count_block_schemas_with_checksums(
+    session: AsyncSession, workspace_id: uuid.UUID, checksums: Sequence[str]
+) -> int:
+    count = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(BlockSchema)
+        .where(BlockSchema.workspace_id == workspace_id, BlockSchema.checksum.in_(checksums))
+    )
+    return count or 0
 
 
 async def read_block_type(
@@ -245,6 +274,19 @@ async def documents_of_schema(
         .limit(limit)
     )
     return list(rows)
+
+
+async def capabilities_of_schemas(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        sa.select(BlockSchema.id, BlockSchema.capabilities).where(
+            BlockSchema.workspace_id == workspace_id, BlockSchema.id.in_(ids)
+        )
+    )
+    return {schema_id: list(capabilities or []) for schema_id, capabilities in rows}
 
 
 async def read_capabilities(session: AsyncSession, workspace_id: uuid.UUID) -> list[str]:

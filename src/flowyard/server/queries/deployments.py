@@ -2,8 +2,8 @@
 flow runs made from them (on request; the scheduler makes the scheduled ones).
 
 Work pool linkage goes through ``queries.work_pools.resolve_work_queue`` (a pool named but
-missing is a 404 naming it) and ``job_templates.validate_job_variables`` (a job variable
-the pool's template refuses is a 422 naming it).
+missing is NotFound naming it) and ``job_templates.validate_job_variables`` (a job variable
+the pool's template refuses is Invalid naming it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import HTTPException
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,10 +31,12 @@ from flowyard.server.database import orm
 from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
 from flowyard.server.database.orm_deployments import DeploymentSchedule as ScheduleRow
 from flowyard.server.database.types import utcnow
+from flowyard.server.errors import Invalid, NotFound
 from flowyard.server.queries import schedules as schedule_queries
 from flowyard.server.queries.filtering import Condition
 from flowyard.server.queries.job_templates import _check_object, validate_job_variables
 from flowyard.server.queries.run_filters import deployment_side
+from flowyard.server.queries.work_pools import require_work_pool, resolve_work_queue
 
 SORTS: dict[DeploymentSort, list[Any]] = {
     DeploymentSort.CREATED_DESC: [DeploymentRow.created.desc(), DeploymentRow.id],
@@ -58,8 +59,6 @@ async def _link_work_pool(
     if not pool_name:
         values["work_queue_id"] = None
         return
-    from flowyard.server.queries.work_pools import require_work_pool, resolve_work_queue
-
     pool = await require_work_pool(session, workspace_id, pool_name)
     queue = await resolve_work_queue(
         session, workspace_id, pool_name, values.get("work_queue_name")
@@ -71,9 +70,10 @@ async def _link_work_pool(
 
 async def upsert_deployment(
     session: AsyncSession, workspace_id: uuid.UUID, create: DeploymentCreate
-) -> tuple[DeploymentRow, bool]:
+) -> tuple[DeploymentRow, dict[str, Any] | None]:
     """Create the deployment, or update the flow's deployment of that name with the fields
-    given (as the contract's ``POST /deployments/`` does). Returns it and whether it is new."""
+    given (as the contract's ``POST /deployments/`` does). Returns it, and None when it is
+    new or else the column values it had before (:func:`column_values`)."""
     try:
         async with session.begin_nested():
             return await _upsert_deployment(session, workspace_id, create)
@@ -86,14 +86,14 @@ async def upsert_deployment(
 
 async def _upsert_deployment(
     session: AsyncSession, workspace_id: uuid.UUID, create: DeploymentCreate
-) -> tuple[DeploymentRow, bool]:
+) -> tuple[DeploymentRow, dict[str, Any] | None]:
     flow = await session.scalar(
         sa.select(orm.Flow.id).where(
             orm.Flow.workspace_id == workspace_id, orm.Flow.id == create.flow_id
         )
     )
     if flow is None:
-        raise HTTPException(404, f"flow_id: no flow {create.flow_id} in this workspace.")
+        raise NotFound(f"flow_id: no flow {create.flow_id} in this workspace.")
     existing = await session.scalar(
         sa.select(DeploymentRow)
         .where(
@@ -122,17 +122,22 @@ async def _upsert_deployment(
         )
         session.add(row)
         await session.flush()
-        created = True
+        before = None
     else:
         row = existing
+        before = column_values(row)
         for key, value in values.items():
             setattr(row, key, value)
         row.updated = utcnow()
-        created = False
-    if created or "schedules" in create.model_fields_set:
+    if before is None or "schedules" in create.model_fields_set:
         await schedule_queries.replace_schedules(session, row, create.schedules)
     await session.flush()
-    return row, created
+    return row, before
+
+
+def column_values(row: DeploymentRow) -> dict[str, Any]:
+    """Every column of the deployment as it is now (what an update event compares)."""
+    return {column.key: getattr(row, column.key) for column in DeploymentRow.__table__.columns}
 
 
 async def read_deployment(
@@ -221,7 +226,7 @@ async def update_deployment(
     row.updated = utcnow()
     changed = "paused" in values and values["paused"] != was_paused
     if update.schedules is not None:
-        await schedule_queries.replace_schedules(session, row, update.schedules)
+        await schedule_queries.update_schedules(session, row, update.schedules)
         changed = True
     if row.paused and not was_paused:
         await schedule_queries.delete_auto_scheduled_runs(session, workspace_id, row.id)
@@ -263,13 +268,13 @@ async def delete_deployment(
 
 
 def check_parameters(row: DeploymentRow, parameters: dict[str, Any], enforce: bool | None) -> None:
-    """422 naming the first parameter that does not fit the deployment's schema."""
+    """Invalid, naming the first parameter that does not fit the deployment's schema."""
     schema = row.parameter_openapi_schema
     if not (row.enforce_parameter_schema if enforce is None else enforce) or not schema:
         return
     problem = _check_object(parameters, schema, schema)
     if problem is not None:
-        raise HTTPException(422, f"parameters.{problem}")
+        raise Invalid(f"parameters.{problem}")
 
 
 def flow_run_create(row: DeploymentRow, body: DeploymentFlowRunCreate) -> actions.FlowRunCreate:
@@ -297,7 +302,10 @@ def flow_run_create(row: DeploymentRow, body: DeploymentFlowRunCreate) -> action
         idempotency_key=body.idempotency_key,
         parent_task_run_id=body.parent_task_run_id,
         work_pool_name=row.work_pool_name,
-        work_queue_name=body.work_queue_name or row.work_queue_name,
+        # The deployment's own queue is linked by id (:func:`link_run`), not looked up
+        # again by name; a queue named in the request is resolved in the pool.
+        work_queue_name=body.work_queue_name
+        or (None if row.work_queue_id is not None else row.work_queue_name),
         job_variables={**(row.job_variables or {}), **(body.job_variables or {})},
     )
 

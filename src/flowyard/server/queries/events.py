@@ -23,6 +23,7 @@ from flowyard.schemas.filters import (
     EventRelatedFilter,
 )
 from flowyard.server.database import orm
+from flowyard.server.database.types import Timestamp
 from flowyard.server.queries.filtering import Condition, json_list_contains, like_condition
 from flowyard.server.queries.upsert import dialect_insert
 
@@ -225,3 +226,75 @@ async def read_events(
 async def count_events(session: AsyncSession, conditions: Sequence[Condition]) -> int:
     query = sa.select(sa.func.count()).select_from(orm.Event).where(*conditions)
     return await session.scalar(query) or 0
+
+
+# --- counting ----------------------------------------------------------------------------
+
+
+async def count_events_by_value(
+    session: AsyncSession, conditions: Sequence[Condition], by: str
+) -> list[tuple[str, str, int, dt.datetime, dt.datetime]]:
+    """(value, label, count, first occurred, last occurred) per event name (``by="event"``)
+    or resource id (``by="resource"``), most frequent first. A resource's label is its name
+    in the most recent of its events (names change; the id does not)."""
+    if by == "event":
+        value: Any = orm.Event.event
+        label: Any = orm.Event.event
+    else:
+        value = orm.Event.resource_id
+        label = sa.func.coalesce(
+            _json_label(orm.Event.resource, "prefect.resource.name"),
+            _json_label(orm.Event.resource, "prefect.name"),
+            orm.Event.resource_id,
+        )
+    rows = await session.execute(
+        sa.select(
+            value.label("value"),
+            label.label("label"),
+            sa.func.count().label("count"),
+            sa.func.min(orm.Event.occurred).label("oldest"),
+            sa.func.max(orm.Event.occurred).label("latest"),
+        )
+        .where(*conditions)
+        .group_by(value, label)
+    )
+    merged: dict[str, list[Any]] = {}
+    for key, name, count, oldest, latest in rows:
+        found = merged.get(key)
+        if found is None:
+            merged[key] = [key, name, count, oldest, latest, latest]
+            continue
+        if latest > found[5]:
+            found[1], found[5] = name, latest
+        found[2] += count
+        found[3] = min(found[3], oldest)
+        found[4] = max(found[4], latest)
+    counts = [(k, str(n), int(c), o, last) for k, n, c, o, last, _ in merged.values()]
+    counts.sort(key=lambda item: (-item[2], item[1]))
+    return counts
+
+
+async def count_events_by_bucket(
+    session: AsyncSession,
+    conditions: Sequence[Condition],
+    base: dt.datetime,
+    seconds: float,
+    dialect: str,
+) -> dict[int, int]:
+    """How many events fall in each ``seconds``-long bucket counted from ``base`` (events
+    before ``base`` must be filtered out by ``conditions``): bucket index -> count."""
+    at = sa.literal(base, Timestamp())
+    if dialect == "postgresql":
+        elapsed: Any = sa.func.extract("epoch", orm.Event.occurred - at)
+        index: Any = sa.cast(sa.func.floor(elapsed / seconds), sa.Integer)
+    else:
+        # Never negative (occurred >= base), so truncating is flooring. julianday's double
+        # is exact to about 10 microseconds: the nudge keeps an event on a boundary in the
+        # bucket it starts.
+        days = sa.func.julianday(orm.Event.occurred) - sa.func.julianday(at)
+        elapsed = days * 86400.0 + 0.0001
+        index = sa.cast(elapsed / seconds, sa.Integer)
+    rows = await session.execute(
+        sa.select(index.label("bucket"), sa.func.count()).where(*conditions).group_by(index)
+    )
+    return {int(bucket): int(count) for bucket, count in rows}

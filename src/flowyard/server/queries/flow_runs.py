@@ -23,7 +23,7 @@ from flowyard.server.database import orm
 from flowyard.server.database.prepared import Prepared
 from flowyard.server.database.raw import RawDecoder, untyped_columns
 from flowyard.server.database.types import new_id, utcnow
-from flowyard.server.orchestration.persistence import (
+from flowyard.server.queries.run_states import (
     FLOW_RUN_COLUMNS,
     FLOW_RUN_STATE_TABLE,
     FLOW_RUN_TABLE,

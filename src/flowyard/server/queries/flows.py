@@ -116,8 +116,57 @@ async def update_flow(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def delete_flow(session: AsyncSession, workspace_id: uuid.UUID, flow_id: uuid.UUID) -> bool:
-    result = await session.execute(
-        sa.delete(orm.Flow).where(orm.Flow.workspace_id == workspace_id, orm.Flow.id == flow_id)
+async def read_flow_ids(
+    session: AsyncSession, conditions: Sequence[Condition], limit: int
+) -> list[uuid.UUID]:
+    query = sa.select(orm.Flow.id).where(*conditions).order_by(orm.Flow.id).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+async def read_flows_by_ids(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_ids: Sequence[uuid.UUID]
+) -> Sequence[orm.Flow]:
+    if not flow_ids:
+        return []
+    query = sa.select(orm.Flow).where(
+        orm.Flow.workspace_id == workspace_id, orm.Flow.id.in_(flow_ids)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return (await session.scalars(query.order_by(orm.Flow.id))).all()
+
+
+async def deployments_of_flows(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, str, uuid.UUID]]:
+    """(id, name, flow id) of the deployments of these flows: they go with them."""
+    if not flow_ids:
+        return []
+    rows = await session.execute(
+        sa.select(Deployment.id, Deployment.name, Deployment.flow_id)
+        .where(Deployment.workspace_id == workspace_id, Deployment.flow_id.in_(flow_ids))
+        .order_by(Deployment.id)
+    )
+    return [(row.id, row.name, row.flow_id) for row in rows]
+
+
+async def delete_flows(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_ids: Sequence[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Delete these flows (those in the workspace) with their deployments and runs (the
+    foreign keys cascade) and their runs' logs; returns the deleted ids."""
+    if not flow_ids:
+        return []
+    # Logs reference runs without a foreign key (they may arrive before the run).
+    runs = sa.select(orm.FlowRun.id).where(
+        orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.flow_id.in_(flow_ids)
+    )
+    await session.execute(
+        sa.delete(orm.Log).where(
+            orm.Log.workspace_id == workspace_id, orm.Log.flow_run_id.in_(runs)
+        )
+    )
+    deleted = await session.scalars(
+        sa.delete(orm.Flow)
+        .where(orm.Flow.workspace_id == workspace_id, orm.Flow.id.in_(flow_ids))
+        .returning(orm.Flow.id)
+    )
+    return list(deleted.all())

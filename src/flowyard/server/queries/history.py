@@ -17,7 +17,6 @@ number of intervals; empty intervals are filled in afterwards.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -25,13 +24,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas.core import HistoryInterval, HistoryStateCount
+from flowyard.schemas.history import interval_count
 from flowyard.schemas.states import TERMINAL_STATES, StateType
 from flowyard.server.database import orm
 from flowyard.server.database.types import Timestamp
 from flowyard.server.queries.filtering import Condition
 
-MAX_HISTORY_INTERVALS = 500
-MIN_INTERVAL_SECONDS = 1.0
 TERMINAL_TYPES = tuple(str(state_type) for state_type in TERMINAL_STATES)
 
 RunModel = type[orm.FlowRun] | type[orm.TaskRun]
@@ -136,11 +134,6 @@ def estimated_lateness_sql(model: RunModel, now: dt.datetime, dialect: str) -> A
         ),
         else_=0.0,
     )
-
-
-def interval_count(start: dt.datetime, end: dt.datetime, interval_seconds: float) -> int:
-    """How many intervals cover ``start``..``end``: one starts at every step up to ``end``."""
-    return math.floor((end - start).total_seconds() / interval_seconds) + 1
 
 
 async def read_run_history(

@@ -7,17 +7,16 @@ additionalProperties, items, anyOf/oneOf/allOf, minimum/maximum, ``$ref`` into
 ``definitions``/``$defs``), enough to refuse a wrong type or an unknown choice with a message
 naming the variable; anything it does not understand it lets through rather than refuse.
 
-The errors are HTTP exceptions (422): whichever route calls these answers with the message
-unchanged, with nothing to translate.
+The errors are :class:`~flowyard.server.errors.Invalid` (a 422 over HTTP) carrying a message
+that names the variable.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.exceptions import HTTPException
-
 from flowyard.schemas.json_schema import SchemaError, problems
+from flowyard.server.errors import Invalid
 
 # The template of a ``process`` pool (what ``prefect work-pool create --type process``
 # stores): the official worker reads these variables, and so does ours.
@@ -76,11 +75,8 @@ PROCESS_BASE_JOB_TEMPLATE: dict[str, Any] = {
 }
 
 
-class InvalidJobTemplate(HTTPException):
-    """A base job template or job variables that do not validate (answered as 422)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(422, message)
+class InvalidJobTemplate(Invalid):
+    """A base job template or job variables that do not validate (422)."""
 
 
 def validate_base_job_template(template: Any) -> None:

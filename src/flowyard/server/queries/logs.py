@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from typing import Any, cast
@@ -26,10 +27,10 @@ _INSERT_LOGS = Prepared(insert_statement(LOG_TABLE))
 
 async def create_logs(
     session: AsyncSession, workspace_id: uuid.UUID, logs: Sequence[actions.LogCreate]
-) -> int:
-    """Insert a batch of logs with one statement. Returns how many were written."""
+) -> list[dict[str, Any]]:
+    """Insert a batch of logs with one statement. Returns the rows written."""
     if not logs:
-        return 0
+        return []
     now = utcnow()
     # Plain dicts on the Core table: no ORM unit of work, no per-row default callables.
     rows = [
@@ -49,7 +50,7 @@ async def create_logs(
         for log in logs
     ]
     await _INSERT_LOGS.run_many(session, rows)
-    return len(rows)
+    return rows
 
 
 def log_conditions(
@@ -76,3 +77,38 @@ async def read_logs(
 async def count_logs(session: AsyncSession, conditions: Sequence[Condition]) -> int:
     query = sa.select(sa.func.count()).select_from(orm.Log).where(*conditions)
     return await session.scalar(query) or 0
+
+
+async def read_flow_run_logs_after(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    flow_run_id: uuid.UUID,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[orm.Log]:
+    """The next ``limit`` logs of a flow run after ``after`` (timestamp, id), oldest first:
+    keyset pages on the (flow run, timestamp) index, however many logs the run has."""
+    query = sa.select(orm.Log).where(
+        orm.Log.workspace_id == workspace_id, orm.Log.flow_run_id == flow_run_id
+    )
+    if after is not None:
+        moment, log_id = after
+        query = query.where(
+            sa.or_(
+                orm.Log.timestamp > moment,
+                sa.and_(orm.Log.timestamp == moment, orm.Log.id > log_id),
+            )
+        )
+    query = query.order_by(orm.Log.timestamp.asc(), orm.Log.id.asc()).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def read_flow_run_name(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_run_id: uuid.UUID
+) -> str | None:
+    name: str | None = await session.scalar(
+        sa.select(orm.FlowRun.name).where(
+            orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == flow_run_id
+        )
+    )
+    return name

@@ -57,7 +57,9 @@ def flow_run_conditions(
         conditions += flow_run_side(orm.FlowRun, workspace_id, run_filters, dialect)
         task = aliased(orm.TaskRun)
         task_conditions = task_run_filter(run_filters.task_runs, task, dialect)
-        if task_conditions:
+        # As in the contract, a task-runs filter given (even empty) keeps the flow runs
+        # that have such a task run.
+        if run_filters.task_runs is not None:
             conditions.append(
                 sa.exists(
                     sa.select(1).where(
@@ -80,7 +82,9 @@ def task_run_conditions(
     conditions += task_run_filter(run_filters.task_runs, orm.TaskRun, dialect)
     run = aliased(orm.FlowRun)
     run_conditions = flow_run_side(run, workspace_id, run_filters, dialect)
-    if run_conditions:
+    # A filter on the flow-run side given (even empty) keeps the task runs of a flow run.
+    run_side = ("flows", "flow_runs", "deployments", "work_pools", "work_pool_queues")
+    if run_conditions or any(getattr(run_filters, name) is not None for name in run_side):
         conditions.append(
             orm.TaskRun.flow_run_id.in_(
                 sa.select(run.id).where(run.workspace_id == workspace_id, *run_conditions)
@@ -92,7 +96,9 @@ def task_run_conditions(
 def flow_run_side(
     run: FlowRunEntity, workspace_id: uuid.UUID, run_filters: filters.RunFilters, dialect: str
 ) -> list[Condition]:
-    """Conditions on a flow run from every filter but ``task_runs``."""
+    """Conditions on a flow run from every filter but ``task_runs``. As in the contract, a
+    deployments, work-pools or work-queues filter given, even empty, keeps only the runs
+    that have a deployment, a pool or a queue."""
     special = {
         "parent_flow_run_id": lambda flt: _parent_flow_run(run, workspace_id, flt),
         "created_by": lambda flt: _created_by(run, flt),
@@ -101,16 +107,20 @@ def flow_run_side(
     conditions = compile_filter(run_filters.flow_runs, run, dialect, special=special)
     conditions += _flows(run.flow_id, workspace_id, run_filters.flows, dialect)
     conditions += _deployments(run, workspace_id, run_filters.deployments, dialect)
-    pools = SimpleNamespace(id=run.work_pool_id, name=run.work_pool_name)
-    conditions += compile_filter(
-        run_filters.work_pools,
-        pools,
-        dialect,
-        special={"type": lambda flt: _pool_type(run.work_pool_id, workspace_id, flt)},
-    )
-    queues = SimpleNamespace(id=run.work_queue_id, name=run.work_queue_name)
+    if run_filters.work_pools is not None:
+        pools = SimpleNamespace(id=run.work_pool_id, name=run.work_pool_name)
+        conditions.append(run.work_pool_id.is_not(None))
+        conditions += compile_filter(
+            run_filters.work_pools,
+            pools,
+            dialect,
+            special={"type": lambda flt: _pool_type(run.work_pool_id, workspace_id, flt)},
+        )
     queue_filter = run_filters.work_pool_queues or run_filters.work_queues
-    conditions += compile_filter(queue_filter, queues, dialect)
+    if queue_filter is not None:
+        queues = SimpleNamespace(id=run.work_queue_id, name=run.work_queue_name)
+        conditions.append(run.work_queue_id.is_not(None))
+        conditions += compile_filter(queue_filter, queues, dialect)
     return conditions
 
 
@@ -168,10 +178,10 @@ def _deployments(
     flt: filters.DeploymentFilter | None,
     dialect: str,
 ) -> list[Condition]:
+    if flt is None:
+        return []
     deployment = aliased(Deployment)
     conditions = deployment_filter(flt, deployment, workspace_id, dialect)
-    if not conditions:
-        return []
     return [
         run.deployment_id.in_(
             sa.select(deployment.id).where(deployment.workspace_id == workspace_id, *conditions)
@@ -255,12 +265,13 @@ def deployment_side(
     if body.work_pools is not None:
         pool = aliased(WorkPool)
         pool_conditions = compile_filter(body.work_pools, pool, dialect)
-        if pool_conditions:
-            pools = sa.select(pool.name).where(pool.workspace_id == workspace_id, *pool_conditions)
-            conditions.append(deployment.work_pool_name.in_(pools))
+        pools = sa.select(pool.name).where(pool.workspace_id == workspace_id, *pool_conditions)
+        conditions.append(deployment.work_pool_name.in_(pools))
     queue_filter = body.work_pool_queues or getattr(body, "work_queues", None)
-    queues = SimpleNamespace(id=deployment.work_queue_id, name=deployment.work_queue_name)
-    conditions += compile_filter(queue_filter, queues, dialect)
+    if queue_filter is not None:
+        queues = SimpleNamespace(id=deployment.work_queue_id, name=deployment.work_queue_name)
+        conditions.append(deployment.work_queue_id.is_not(None))
+        conditions += compile_filter(queue_filter, queues, dialect)
     if body.flow_runs is not None or body.task_runs is not None:
         run_filters = filters.RunFilters(flow_runs=body.flow_runs, task_runs=body.task_runs)
         runs = flow_run_conditions(workspace_id, run_filters, dialect)

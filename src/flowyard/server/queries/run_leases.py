@@ -433,3 +433,14 @@ async def release_slots_of_finished_holders(
     if not finished:
         return 0
     return await release_concurrency_held_by(session, workspace_id, [], finished, now)
+
+
+async def flow_run_exists(
+    session: AsyncSession, workspace_id: uuid.UUID, flow_run_id: uuid.UUID
+) -> bool:
+    found = await session.scalar(
+        sa.select(orm.FlowRun.id).where(
+            orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == flow_run_id
+        )
+    )
+    return found is not None

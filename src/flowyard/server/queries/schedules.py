@@ -4,8 +4,8 @@ Every run a schedule makes carries the idempotency key
 ``scheduled {deployment_id} {schedule_id} {slot}``; the flow-run table's unique
 ``(workspace_id, flow_id, idempotency_key)`` makes inserting a slot twice a no-op, so two
 schedulers (two server processes on one database) can never create two runs for one slot.
-Runs are inserted in bulk: one statement for the runs (``ON CONFLICT DO NOTHING …
-RETURNING id``) and one for the states of those that were new.
+This module works out which runs are missing (:func:`missing_runs`, reads only);
+``orchestration.scheduled_runs`` inserts them in bulk with their Scheduled states and events.
 
 Changing when a deployment's schedules fire (editing, replacing or deleting a schedule,
 pausing) deletes the runs already made; the scheduler must not add runs of the old timing
@@ -34,15 +34,13 @@ from flowyard.schemas.deployments import (
     DeploymentScheduleUpdate,
 )
 from flowyard.schemas.schedules import schedule_from_json
-from flowyard.schemas.states import State, StateDetails, StateType
+from flowyard.schemas.states import StateType
 from flowyard.server.database import orm
 from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
 from flowyard.server.database.orm_deployments import DeploymentSchedule as ScheduleRow
 from flowyard.server.database.types import new_id, utcnow
-from flowyard.server.database.wakeups import notify_after_commit
-from flowyard.server.orchestration.persistence import FLOW_RUN_STATE_TABLE, FLOW_RUN_TABLE
+from flowyard.server.errors import Conflict, Invalid
 from flowyard.server.queries.run_names import generate_run_name
-from flowyard.server.queries.upsert import dialect_insert
 from flowyard.server.schedules import next_times
 
 logger = logging.getLogger("flowyard.server.queries.schedules")
@@ -83,11 +81,54 @@ def _row(deployment: DeploymentRow, create: DeploymentScheduleCreate) -> Schedul
     )
 
 
+NOT_UNIQUE = "Schedule slugs must be unique within a deployment."
+NO_SCHEDULE = (
+    "schedules: Unable to create new deployment schedules without a schedule configuration."
+)
+NO_SLUG = (
+    "schedules: Please provide a slug for each schedule in your request to ensure schedules "
+    "are updated correctly."
+)
+
+
+def _unique_slugs(slugs: Sequence[str | None], taken: Collection[str] = ()) -> None:
+    given = [slug for slug in slugs if slug is not None]
+    if len(set(given)) != len(given) or set(given) & set(taken):
+        raise Conflict(NOT_UNIQUE)
+
+
+ScheduleItem = DeploymentScheduleCreate | DeploymentScheduleUpdate
+
+
+def _as_create(item: ScheduleItem) -> DeploymentScheduleCreate:
+    if isinstance(item, DeploymentScheduleCreate):
+        return item
+    if item.schedule is None:
+        raise Invalid(NO_SCHEDULE)
+    return DeploymentScheduleCreate(
+        schedule=item.schedule,
+        active=True if item.active is None else item.active,
+        max_scheduled_runs=item.max_scheduled_runs,
+        parameters=item.parameters or {},
+        slug=item.slug,
+    )
+
+
+def _as_update(item: ScheduleItem) -> DeploymentScheduleUpdate:
+    if isinstance(item, DeploymentScheduleUpdate):
+        return item
+    return DeploymentScheduleUpdate(**item.model_dump(exclude_unset=True, exclude={"slug"}))
+
+
 async def replace_schedules(
-    session: AsyncSession, deployment: DeploymentRow, creates: Sequence[DeploymentScheduleCreate]
+    session: AsyncSession,
+    deployment: DeploymentRow,
+    creates: Sequence[ScheduleItem],
 ) -> list[ScheduleRow]:
     """Make ``creates`` the deployment's schedules. A schedule with the slug of an existing
-    one keeps its id (its runs stay); the others' future runs go with them."""
+    one keeps its id (and its runs, unless its timing or parameters changed); the others'
+    future runs go with them."""
+    _unique_slugs([create.slug for create in creates])
     await lock_deployment(session, deployment.id)
     existing = await read_schedules(session, deployment.workspace_id, deployment.id)
     by_slug = {s.slug: s for s in existing if s.slug}
@@ -95,24 +136,72 @@ async def replace_schedules(
     for create in creates:
         old = by_slug.pop(create.slug, None) if create.slug else None
         if old is not None:
-            await update_schedule(
-                session, old, DeploymentScheduleUpdate(**create.model_dump(exclude={"slug"}))
-            )
+            await update_schedule(session, old, _as_update(create))
             kept.append(old)
         else:
-            row = _row(deployment, create)
-            session.add(row)
+            row = _row(deployment, _as_create(create))
             kept.append(row)
     gone = [s for s in existing if s not in kept]
     for row in gone:
         await delete_schedule(session, deployment.workspace_id, row)
+    await session.flush()  # the deletes first: a new schedule may take a slug freed here
+    session.add_all([row for row in kept if row not in existing])
     await session.flush()
     return kept
+
+
+async def update_schedules(
+    session: AsyncSession, deployment: DeploymentRow, updates: Sequence[DeploymentScheduleUpdate]
+) -> None:
+    """The schedules of a deployment update (``PATCH /deployments/{id}``), as the contract
+    applies them. When every schedule of the deployment has a slug, each update names the
+    one it changes by ``slug`` (or renames the one named by ``replaces``), a slug not yet
+    there is a new schedule, and the schedules not named stay; an update without a slug is
+    refused rather than guessed at. Otherwise the list replaces the deployment's schedules.
+    """
+    await lock_deployment(session, deployment.id)
+    existing = await read_schedules(session, deployment.workspace_id, deployment.id)
+    if not existing or not all(row.slug for row in existing):
+        await replace_schedules(session, deployment, updates)
+        return
+    if not all(update.slug for update in updates):
+        raise Invalid(NO_SLUG)
+    by_slug = {row.slug: row for row in existing}
+    renamed: set[str] = set()
+    for update in updates:
+        if update.replaces:
+            if update.replaces in renamed:
+                raise Invalid(
+                    "schedules: Multiple schedules have 'replaces' targeting the same slug: "
+                    f"{update.replaces}"
+                )
+            renamed.add(update.replaces)
+    for update in updates:
+        if update.replaces and update.slug in by_slug and update.slug not in renamed:
+            raise Invalid(
+                f"schedules: Cannot rename schedule from '{update.replaces}' to "
+                f"'{update.slug}': a schedule with slug '{update.slug}' already exists."
+            )
+    _unique_slugs([update.slug for update in updates])
+    targets = [by_slug.get(update.replaces or update.slug or "") for update in updates]
+    new = [_as_create(u) for u, target in zip(updates, targets, strict=True) if target is None]
+    # Renamed schedules give up their slug first, so that no step of a swap collides.
+    for update, target in zip(updates, targets, strict=True):
+        if target is not None and update.replaces:
+            target.slug = None
+    await session.flush()
+    for update, target in zip(updates, targets, strict=True):
+        if target is not None:
+            await update_schedule(session, target, update)
+    session.add_all([_row(deployment, create) for create in new])
+    await session.flush()
 
 
 async def create_schedules(
     session: AsyncSession, deployment: DeploymentRow, creates: Sequence[DeploymentScheduleCreate]
 ) -> list[ScheduleRow]:
+    existing = await read_schedules(session, deployment.workspace_id, deployment.id)
+    _unique_slugs([create.slug for create in creates], {s.slug for s in existing if s.slug})
     rows = [_row(deployment, create) for create in creates]
     session.add_all(rows)
     await session.flush()
@@ -164,12 +253,16 @@ async def update_schedule(
     await lock_deployment(session, row.deployment_id)
     values = update.model_dump(mode="json", exclude_unset=True, exclude={"replaces"})
     changed_timing = "schedule" in values and values["schedule"] != row.schedule
+    changed_parameters = values.get("parameters") not in (None, row.parameters)
+    if values.get("slug") not in (None, row.slug):
+        others = await read_schedules(session, row.workspace_id, row.deployment_id)
+        _unique_slugs([values["slug"]], {s.slug for s in others if s.slug and s is not row})
     for key, value in values.items():
         if value is None and key in {"schedule", "active", "parameters"}:
             continue
         setattr(row, key, value)
     row.updated = utcnow()
-    if changed_timing or not row.active or "parameters" in values:
+    if changed_timing or not row.active or changed_parameters:
         await delete_auto_scheduled_runs(session, row.workspace_id, row.deployment_id, row.id)
     await session.flush()
 
@@ -225,6 +318,53 @@ async def delete_scheduled_runs(
 # --- making scheduled runs ---------------------------------------------------------------
 
 
+async def scheduled_deployment_ids(
+    session: AsyncSession, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """The next ``limit`` deployments (by id, after ``after``; every workspace) that are not
+    paused and have an active schedule: one page of a scheduler pass."""
+    query = (
+        sa.select(DeploymentRow.id)
+        .where(
+            DeploymentRow.paused.is_(False),
+            DeploymentRow.id.in_(
+                sa.select(ScheduleRow.deployment_id).where(ScheduleRow.active.is_(True))
+            ),
+        )
+        .order_by(DeploymentRow.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(DeploymentRow.id > after)
+    return list((await session.scalars(query)).all())
+
+
+async def lock_for_scheduling(
+    session: AsyncSession, deployment_ids: Sequence[uuid.UUID]
+) -> list[tuple[DeploymentRow, list[ScheduleRow]]]:
+    """These deployments (those still not paused) with their schedules, each deployment
+    row held ``FOR SHARE SKIP LOCKED`` until commit.
+
+    FOR SHARE, before the schedules are read: an edit of a deployment's schedules or a
+    pause (which lock the row, then delete the runs already made) waits for this pass to
+    commit, so its delete sees these runs (see the module docstring). SKIP LOCKED: a
+    deployment some transaction is writing is left to the next pass, read after that write
+    committed; never waiting here means no deadlock with writers that lock several
+    deployments in another order. Schedulers share the lock with each other.
+    """
+    rows = (
+        await session.scalars(
+            sa.select(DeploymentRow)
+            .where(DeploymentRow.id.in_(deployment_ids))
+            .order_by(DeploymentRow.id)
+            .with_for_update(read=True, skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    by_deployment = await read_schedules_of(session, deployment_ids)
+    return [(row, by_deployment.get(row.id, [])) for row in rows if not row.paused]
+
+
 def _slots(
     schedule: ScheduleRow,
     now: dt.datetime,
@@ -246,18 +386,7 @@ def _slots(
     return sorted(set(far) | set(near))
 
 
-async def schedule_deployment_runs(
-    session: AsyncSession,
-    deployment: DeploymentRow,
-    schedules: Sequence[ScheduleRow],
-    now: dt.datetime,
-    **bounds: Any,
-) -> int:
-    """Insert the missing scheduled runs of one deployment; returns how many were new."""
-    return await schedule_runs(session, [(deployment, schedules)], now, **bounds)
-
-
-async def schedule_runs(
+async def missing_runs(
     session: AsyncSession,
     batch: Sequence[tuple[DeploymentRow, Sequence[ScheduleRow]]],
     now: dt.datetime,
@@ -266,12 +395,12 @@ async def schedule_runs(
     min_runs: int = 3,
     horizon: dt.timedelta = dt.timedelta(days=100),
     min_horizon: dt.timedelta = dt.timedelta(hours=1),
-) -> int:
-    """Insert the missing scheduled runs of a batch of deployments in bulk (one executemany
-    of one statement, whatever the number of deployments); returns how many were new."""
+) -> list[dict[str, Any]]:
+    """The scheduled runs a batch of deployments is missing, as flow-run rows ready to
+    insert (``orchestration.scheduled_runs`` inserts them with their Scheduled states).
+    Reads only: which slots are due and which of them already have their run."""
     pool_ids = await _pool_ids(session, {d.work_queue_id for d, _ in batch if d.work_queue_id})
     runs: list[dict[str, Any]] = []
-    details: dict[str, dt.datetime] = {}
     for deployment, schedules in batch:
         wanted: dict[str, tuple[dt.datetime, dict[str, Any]]] = {}
         for schedule in schedules:
@@ -296,34 +425,8 @@ async def schedule_runs(
         pool_id = pool_ids.get(deployment.work_queue_id) if deployment.work_queue_id else None
         for key, (slot, parameters) in wanted.items():
             if key not in taken:
-                details[key] = slot
                 runs.append(_run_values(deployment, parameters, key, slot, now, pool_id))
-    if not runs:
-        return 0
-    # executemany of one statement: compiled once and sent by SQLAlchemy's "insertmanyvalues"
-    # in multi-row batches, RETURNING only the rows that were new (a slot taken by another
-    # scheduler in the meantime is skipped by ON CONFLICT).
-    stmt = (
-        dialect_insert(session, FLOW_RUN_TABLE)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "flow_id", "idempotency_key"])
-        .returning(
-            FLOW_RUN_TABLE.c.id,
-            FLOW_RUN_TABLE.c.workspace_id,
-            FLOW_RUN_TABLE.c.state_id,
-            FLOW_RUN_TABLE.c.idempotency_key,
-        )
-    )
-    inserted = (await session.execute(stmt, runs)).all()
-    created = len(inserted)
-    if inserted:
-        states = [
-            _state_values(workspace_id, run_id, state_id, details[key], now)
-            for run_id, workspace_id, state_id, key in inserted
-        ]
-        await session.execute(sa.insert(FLOW_RUN_STATE_TABLE), states)
-    if created and any(r["work_queue_id"] for r in runs):
-        notify_after_commit(session)  # wake workers long-polling their queues
-    return created
+    return runs
 
 
 async def _taken_keys(
@@ -408,31 +511,4 @@ def _run_values(
         "next_scheduled_start_time": slot,
         "start_time": None,
         "end_time": None,
-    }
-
-
-def _state_values(
-    workspace_id: uuid.UUID,
-    run_id: uuid.UUID,
-    state_id: uuid.UUID,
-    slot: dt.datetime,
-    now: dt.datetime,
-) -> dict[str, Any]:
-    state = State(
-        id=state_id,
-        type=StateType.SCHEDULED,
-        timestamp=now,
-        state_details=StateDetails(scheduled_time=slot, flow_run_id=run_id),
-    )
-    return {
-        "id": state.id,
-        "workspace_id": workspace_id,
-        "flow_run_id": run_id,
-        "created": now,
-        "type": state.type.value,
-        "name": state.name,
-        "timestamp": state.timestamp,
-        "message": None,
-        "data": None,
-        "state_details": state.state_details.model_dump(mode="json"),
     }

@@ -21,6 +21,7 @@ from flowyard.schemas.sorting import TaskRunSort
 from flowyard.schemas.states import State
 from flowyard.server.database import orm
 from flowyard.server.database.types import new_id, utcnow
+from flowyard.server.errors import NotFound
 from flowyard.server.queries.filtering import Condition
 from flowyard.server.queries.history import estimated_lateness, estimated_run_time
 from flowyard.server.queries.run_names import generate_run_name
@@ -49,7 +50,7 @@ SORTS: dict[TaskRunSort, list[Any]] = {
 }
 
 
-class FlowRunNotFound(LookupError):
+class FlowRunNotFound(NotFound):
     """The task run names a flow run this workspace does not have."""
 
 
@@ -103,7 +104,9 @@ async def create_task_run(
             )
         )
         if flow_id is None:
-            raise FlowRunNotFound(create.flow_run_id)
+            raise FlowRunNotFound(
+                f"flow_run_id: no flow run {create.flow_run_id} in this workspace."
+            )
         labels["prefect.flow.id"] = str(flow_id)
         labels["prefect.flow-run.id"] = str(create.flow_run_id)
     now = now or utcnow()

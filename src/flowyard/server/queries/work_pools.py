@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.exceptions import HTTPException
 
 from flowyard.schemas import filters
 from flowyard.schemas.states import StateType
@@ -31,6 +30,7 @@ from flowyard.schemas.work_pools import (
 from flowyard.server.database import orm
 from flowyard.server.database.orm_work_pools import Worker, WorkPool, WorkQueue
 from flowyard.server.database.types import new_id, utcnow
+from flowyard.server.errors import Conflict, NotFound
 from flowyard.server.queries.filtering import Condition, compile_filter
 
 DEFAULT_QUEUE_NAME = "default"
@@ -49,18 +49,12 @@ TERMINAL_STATE_TYPES = (
 )
 
 
-class WorkPoolNotFound(HTTPException):
-    """No pool (or queue) by that name: answered as 404 wherever it is raised in a request."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(404, message)
+class WorkPoolNotFound(NotFound):
+    """No pool (or queue) by that name (a 404 wherever it reaches a caller)."""
 
 
-class WorkPoolConflict(HTTPException):
+class WorkPoolConflict(Conflict):
     """A change refused because of the pool's state or what depends on it (409)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(409, message)
 
 
 # --- pools -------------------------------------------------------------------------------
@@ -368,6 +362,18 @@ async def delete_work_queue(session: AsyncSession, pool: WorkPool, queue: WorkQu
     )
 
 
+async def read_filtered_work_queues(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> Sequence[WorkQueue]:
+    """The queues of the workspace that carry a legacy tag filter (``filter``)."""
+    query = (
+        sa.select(WorkQueue)
+        .where(WorkQueue.workspace_id == workspace_id, WorkQueue.filter.is_not(None))
+        .order_by(WorkQueue.priority, WorkQueue.name, WorkQueue.id)
+    )
+    return (await session.scalars(query)).all()
+
+
 async def read_pool_names(
     session: AsyncSession, workspace_id: uuid.UUID, pool_ids: set[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
@@ -432,3 +438,8 @@ async def active_slot_counts(
 
 def as_dict(row: Any) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in sa.inspect(row).mapper.column_attrs}
+
+
+async def count_work_queues(session: AsyncSession, conditions: Sequence[Condition]) -> int:
+    query = sa.select(sa.func.count()).select_from(WorkQueue).where(*conditions)
+    return int(await session.scalar(query) or 0)

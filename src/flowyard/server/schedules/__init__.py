@@ -10,22 +10,30 @@ silently skipped and no slot fires twice:
 - a wall-clock time that happens twice (fall back, 01:30) fires once, at its first
   occurrence.
 
+This is also what prefect 3.9.1's server does for cron (``CronSchedule._get_dates_whenever``:
+croniter walks naive wall times, each resolved with the earlier offset, ``compatible``),
+and a cron yields the same instants in the same order as there (a test compares a corpus
+against the official package).
+
 Every walk is bounded, whatever the schedule: this runs on the server's event loop (each
 scheduler pass, and inside ``POST /deployments``). Intervals jump to ``after``
-arithmetically, cron looks at most ``_MAX_CRON_DAYS`` dates, and an rrule starts a whole
-number of its periods after its DTSTART, close before ``after`` (same phase, so the same
-occurrences), and charges a budget on the months it walks and the occurrences it passes
-over (``schemas.schedules.RRuleBudget``): a rule that is rare or never fires ends the walk
-instead of holding the loop.
+arithmetically; a cron starts its walk just before ``after`` (croniter jumps to the next
+match itself, and gives up after 50 years without one: ``0 0 31 2 *``); an rrule starts a
+whole number of its periods after its DTSTART, close before ``after`` (same phase, so the
+same occurrences), and charges a budget on the months it walks and the occurrences it
+passes over (``schemas.schedules.RRuleBudget``): a rule that is rare or never fires ends
+the walk instead of holding the loop.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from croniter import CroniterError, croniter
 from dateutil import rrule as _rrule
 
 from flowyard.schemas.schedules import (
@@ -37,12 +45,12 @@ from flowyard.schemas.schedules import (
     RRuleSchedule,
     Schedule,
     bounded_rruleset,
-    parse_cron,
     parse_rrule,
 )
 
-# Years of dates with no match before a cron gives up (e.g. "0 0 31 2 *" never fires).
-_MAX_CRON_DAYS = 366 * 8
+# How far back a cron walk remembers what it gave, to drop a repeat: a gap time shifted
+# forward can only meet a real time within the gap's length (a day at most: Samoa, 2011).
+_CRON_REPEAT_WINDOW = dt.timedelta(days=2)
 # Months an rrule may walk beyond the window asked for (its rebased start lies up to a
 # period before ``after``), and at most in all: a rule with COUNT keeps its own start.
 _RRULE_SLACK_MONTHS = 24
@@ -81,15 +89,19 @@ def next_times(
         out.append(when)
         if len(out) >= limit:
             break
-    return out
+    # A cron walks wall-clock order; where a DST change is not a whole number of the
+    # cron's steps (Lord Howe's 30 minutes), a shifted gap time may come before a time it
+    # overtook. Like Prefect, the first ``limit`` of that walk are the ones kept.
+    return sorted(out)
 
 
 def iter_times(
     schedule: Schedule, after: dt.datetime, until: dt.datetime | None = None
 ) -> Iterator[dt.datetime]:
-    """The instants (UTC) of the schedule at or after ``after``, in order. The walk is
-    bounded (see the module docstring): a cron or rrule may end early after ``until``
-    (about 20 years on when not given), never before it."""
+    """The instants (UTC) of the schedule at or after ``after``, in order (a cron in its
+    wall-clock order, see :func:`next_times`). The walk is bounded (see the module
+    docstring): a cron or rrule may end early after ``until`` (about 20 years on when not
+    given), never before it."""
     if isinstance(schedule, CronSchedule):
         return _cron_times(schedule, after)
     if isinstance(schedule, IntervalSchedule):
@@ -98,20 +110,32 @@ def iter_times(
 
 
 def _cron_times(schedule: CronSchedule, after: dt.datetime) -> Iterator[dt.datetime]:
-    spec = parse_cron(schedule.cron)
     tz = _zone(schedule.timezone)
-    day = after.astimezone(tz).date() - dt.timedelta(days=1)  # the gap may push back a day
-    last: dt.datetime | None = None
-    for _ in range(_MAX_CRON_DAYS):
-        if spec.matches_date(day, schedule.day_or):
-            for hour in spec.hours:
-                for minute in spec.minutes:
-                    when = _instant(dt.datetime.combine(day, dt.time(hour, minute)), tz)
-                    if when < after or (last is not None and when <= last):
-                        continue  # before the window, or a gap time equal to a real one
-                    last = when
-                    yield when
-        day += dt.timedelta(days=1)
+    # Wall times just before ``after``'s own may fall in a DST gap and so fire after it
+    # (02:30 runs at 03:30 EDT): start the walk that much earlier, and let ``when <
+    # after`` drop the rest. A second less, so that a match at ``after`` itself is found.
+    day = dt.timedelta(days=1)
+    shift = abs(_offset(after - day, tz) - _offset(after + day, tz))
+    start = after.astimezone(tz).replace(tzinfo=None) - shift - dt.timedelta(seconds=1)
+    try:
+        walk = croniter(schedule.cron, start, day_or=schedule.day_or)
+    except (CroniterError, ValueError, TypeError, KeyError, IndexError):
+        return  # a stored cron this version can no longer read fires nothing
+    given: set[dt.datetime] = set()
+    recent: deque[dt.datetime] = deque()
+    while True:
+        try:
+            wall = walk.get_next(dt.datetime)
+        except (CroniterError, OverflowError, ValueError):
+            return  # no match within croniter's 50 years, or off the calendar
+        when = _instant(wall, tz)
+        if when < after or when in given:
+            continue  # before the window, or a gap time equal to one already given
+        given.add(when)
+        recent.append(when)
+        while recent[0] < when - _CRON_REPEAT_WINDOW:
+            given.discard(recent.popleft())
+        yield when
 
 
 def _interval_times(schedule: IntervalSchedule, after: dt.datetime) -> Iterator[dt.datetime]:

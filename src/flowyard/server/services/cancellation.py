@@ -13,7 +13,9 @@ SDK engine told by its heartbeat) stops it and reports Cancelled. Each pass:
    Cancelling for longer than ``FLOWYARD_SERVER_SERVICES_CANCELLATION_TIMEOUT_SECONDS``
    (its worker died too).
 
-Queries are per workspace and use the (workspace, state type) indexes.
+Queries are per workspace and use the (workspace, state type) indexes. Every state change
+is proposed by the orchestration entry points of ``orchestration.run_monitors``, with its
+event.
 """
 
 from __future__ import annotations
@@ -22,94 +24,41 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from flowyard.schemas.states import TERMINAL_STATES, StateCreate, StateType
-from flowyard.server.database import orm
 from flowyard.server.database.engine import Database
 from flowyard.server.database.types import utcnow
-from flowyard.server.orchestration.transitions import set_flow_run_state
+from flowyard.server.orchestration import run_monitors
 from flowyard.server.queries import run_leases as queries
-from flowyard.server.services.run_leases import release_run_holdings
+from flowyard.server.queries import run_monitors as monitor_queries
 from flowyard.settings import Settings
 
 logger = logging.getLogger("flowyard.server.services.cancellation")
 
 Stop = Callable[[], Awaitable[None]]
 BATCH = 200
-PARENT_CANCELLED = "The parent flow run was cancelled."
-_UNFINISHED = sa.or_(
-    orm.TaskRun.state_type.is_(None),
-    orm.TaskRun.state_type.not_in([t.value for t in TERMINAL_STATES]),
-)
-
-
-async def cancel_children(
-    session: AsyncSession, workspace_id: uuid.UUID, flow_run_id: uuid.UUID, now: dt.datetime
-) -> None:
-    """Step 1 for one cancelled flow run."""
-    for subflow_id, _pid in await queries.unfinished_subflow_runs(
-        session, workspace_id, flow_run_id
-    ):
-        cancelling = StateCreate(type=StateType.CANCELLING, message=PARENT_CANCELLED)
-        await set_flow_run_state(session, workspace_id, subflow_id, cancelling)
-    await release_run_holdings(
-        session, workspace_id, flow_run_id, [], StateType.CANCELLED, PARENT_CANCELLED, now
-    )
-
-
-async def _cancelled_with_unfinished_tasks(
-    session: AsyncSession, workspace_id: uuid.UUID
-) -> list[uuid.UUID]:
-    rows = await session.scalars(
-        sa.select(orm.TaskRun.flow_run_id)
-        .join(orm.FlowRun, orm.FlowRun.id == orm.TaskRun.flow_run_id)
-        .where(
-            orm.TaskRun.workspace_id == workspace_id,
-            _UNFINISHED,
-            orm.FlowRun.state_type == StateType.CANCELLED.value,
-        )
-        .distinct()
-        .limit(BATCH)
-    )
-    return [run_id for run_id in rows if run_id is not None]
-
-
-async def _cancelling_runs(
-    session: AsyncSession, workspace_id: uuid.UUID
-) -> list[tuple[uuid.UUID, str | None, dt.datetime | None]]:
-    run = orm.FlowRun
-    rows = await session.execute(
-        sa.select(run.id, run.infrastructure_pid, run.state_timestamp)
-        .where(run.workspace_id == workspace_id, run.state_type == StateType.CANCELLING.value)
-        .order_by(run.state_timestamp)
-        .limit(BATCH)
-    )
-    return [(row[0], row[1], row[2]) for row in rows]
 
 
 async def finish_cancellations(db: Database, timeout_seconds: float) -> int:
     """One pass over every workspace. Returns how many runs were moved and leases released."""
     moved = 0
     async with db.read() as session:
-        workspaces = list(await session.scalars(sa.select(orm.Workspace.id)))
+        workspaces = await monitor_queries.read_workspace_ids(session)
     for workspace_id in workspaces:
         now = utcnow()
         async with db.read() as session:
-            cancelled = await _cancelled_with_unfinished_tasks(session, workspace_id)
+            cancelled = await monitor_queries.read_cancelled_runs_with_unfinished_tasks(
+                session, workspace_id, BATCH
+            )
         for run_id in cancelled:
             async with db.write() as session:
-                await cancel_children(session, workspace_id, run_id, now)
+                await run_monitors.cancel_children(session, workspace_id, run_id, now)
             moved += 1
         async with db.write() as session:
             moved += await queries.release_slots_of_finished_holders(session, workspace_id, now)
         async with db.read() as session:
-            cancelling = await _cancelling_runs(session, workspace_id)
+            cancelling = await monitor_queries.read_cancelling_runs(session, workspace_id, BATCH)
             live = await queries.live_lease_run_ids(
                 session, workspace_id, [run_id for run_id, _, _ in cancelling], now
             )
@@ -122,10 +71,9 @@ async def finish_cancellations(db: Database, timeout_seconds: float) -> int:
             else:
                 message = "The run was cancelled; it had no process to stop."
             async with db.write() as session:
-                done = StateCreate(type=StateType.CANCELLED, message=message)
-                result = await set_flow_run_state(session, workspace_id, run_id, done)
-                if result is not None and result.state is not None and result.state.is_terminal:
-                    await cancel_children(session, workspace_id, run_id, now)
+                if await run_monitors.finish_cancelling(
+                    session, workspace_id, run_id, message, now
+                ):
                     moved += 1
     return moved
 

@@ -4,9 +4,10 @@ Late is still a Scheduled state (a worker picks the run up all the same); the na
 users, the UI and ``flowyard flow-run inspect`` that the run should have started and has
 not. Each pass is one indexed query (the partial index on state name and next scheduled
 start time holds only runs that are Scheduled) followed by one write transaction per batch,
-every run going through orchestration so its history and bookkeeping are right: a run a
-worker has claimed since the query ran is left alone by the rule that only Scheduled runs
-may be marked Late.
+handed to orchestration's bulk entry point (``orchestration.run_monitors.mark_runs_late``):
+every run goes through the flow policy, so its history, bookkeeping and
+``prefect.flow-run.Late`` event are right, and a run a worker has claimed since the query
+ran is left alone.
 """
 
 from __future__ import annotations
@@ -19,15 +20,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from flowyard.schemas.states import SetStateStatus, StateCreate, StateType
-from flowyard.server.database import orm
 from flowyard.server.database.engine import Database
 from flowyard.server.database.types import utcnow
-from flowyard.server.orchestration.persistence import load_flow_run
-from flowyard.server.orchestration.transitions import set_flow_run_state
+from flowyard.server.orchestration.run_monitors import mark_runs_late
+from flowyard.server.queries import run_monitors as queries
 from flowyard.settings import Settings
 
 logger = logging.getLogger("flowyard.server.services.late_runs")
@@ -40,34 +36,8 @@ async def read_due_runs(
     db: Database, cutoff: dt.datetime, limit: int
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(workspace_id, id) of runs named Scheduled whose start time is before ``cutoff``."""
-    run = orm.FlowRun
-    query = (
-        sa.select(run.workspace_id, run.id)
-        .where(
-            run.state_name == "Scheduled",
-            run.next_scheduled_start_time.is_not(None),
-            run.next_scheduled_start_time <= cutoff,
-            run.state_type == StateType.SCHEDULED.value,
-        )
-        .order_by(run.next_scheduled_start_time)
-        .limit(limit)
-    )
     async with db.read() as session:
-        return [(row[0], row[1]) for row in await session.execute(query)]
-
-
-async def mark_late(session: AsyncSession, workspace_id: uuid.UUID, run_id: uuid.UUID) -> bool:
-    """Mark one run Late if it is still plainly Scheduled, read under the run's lock: a
-    second server (or a worker's claim) that got there first is not repeated as Late ->
-    Late. True when the run was marked."""
-    found = await load_flow_run(session, workspace_id, run_id)
-    if found is None or found[1] is None or found[1].name != "Scheduled":
-        return False
-    if found[1].type != StateType.SCHEDULED:
-        return False
-    late = StateCreate(type=StateType.SCHEDULED, name="Late")
-    result = await set_flow_run_state(session, workspace_id, run_id, late)
-    return result is not None and result.status == SetStateStatus.ACCEPT
+        return await queries.read_due_runs(session, cutoff, limit)
 
 
 async def mark_late_runs(db: Database, after_seconds: float) -> int:
@@ -78,10 +48,8 @@ async def mark_late_runs(db: Database, after_seconds: float) -> int:
         due = await read_due_runs(db, cutoff, BATCH)
         if not due:
             return marked
-        accepted = 0
         async with db.write() as session:
-            for workspace_id, run_id in due:
-                accepted += await mark_late(session, workspace_id, run_id)
+            accepted = await mark_runs_late(session, due)
         marked += accepted
         # A full batch that orchestration refused entirely would come back forever.
         if len(due) < BATCH or not accepted:

@@ -13,6 +13,9 @@ failed: nobody can resume it any more.
 
 The official client's ``prefect.flow-run.heartbeat`` events count as renewals too (an
 event listener extends the run's lease by a longer, configurable period).
+
+This module decides when and which runs; every state change is proposed by the
+orchestration entry points of ``orchestration.run_monitors``, with its event.
 """
 
 from __future__ import annotations
@@ -25,17 +28,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from flowyard.schemas import core
-from flowyard.schemas.states import SetStateStatus, StateCreate, StateDetails, StateType
-from flowyard.server.database import orm
 from flowyard.server.database.engine import Database
 from flowyard.server.database.types import utcnow
-from flowyard.server.orchestration.scheduling_rules import task_retry_delay
-from flowyard.server.orchestration.transitions import set_flow_run_state, set_task_run_state
+from flowyard.server.orchestration import run_monitors
 from flowyard.server.queries import run_leases as queries
+from flowyard.server.queries import run_monitors as monitor_queries
 from flowyard.settings import Settings
 
 logger = logging.getLogger("flowyard.server.services.run_leases")
@@ -50,92 +48,6 @@ def _when(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-async def release_run_holdings(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    flow_run_id: uuid.UUID,
-    lease_ids: Sequence[uuid.UUID],
-    final: StateType,
-    message: str,
-    now: dt.datetime,
-) -> int:
-    """Move the run's unfinished task runs to ``final`` and give back every concurrency
-    slot the run or its task runs held. Returns how many concurrency leases were released."""
-    task_run_ids = await queries.unfinished_task_run_ids(session, workspace_id, flow_run_id)
-    for task_run_id in task_run_ids:
-        state = StateCreate(type=final, message=message)
-        await set_task_run_state(session, workspace_id, task_run_id, state, force=True)
-    # Task runs that already finished may still name a lease that was never released.
-    all_tasks = await session.scalars(
-        sa.select(orm.TaskRun.id).where(
-            orm.TaskRun.workspace_id == workspace_id, orm.TaskRun.flow_run_id == flow_run_id
-        )
-    )
-    holders = [flow_run_id, *all_tasks]
-    return await queries.release_concurrency_held_by(session, workspace_id, holders, lease_ids, now)
-
-
-async def crash_flow_run(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    flow_run_id: uuid.UUID,
-    message: str,
-    now: dt.datetime,
-) -> StateType | None:
-    """Crash a run whose process is gone (see the module docstring). Returns the state type
-    the run ended in, or None when orchestration left it where it was."""
-    run = await session.get(orm.FlowRun, flow_run_id, populate_existing=True)
-    if run is None or run.workspace_id != workspace_id:
-        return None
-    lease_ids = await _deployment_lease_ids(session, run)
-    cancelling = run.state_type == StateType.CANCELLING.value
-    proposal = StateCreate(
-        type=StateType.CANCELLED if cancelling else StateType.CRASHED, message=message
-    )
-    result = await set_flow_run_state(session, workspace_id, flow_run_id, proposal)
-    if result is None or result.state is None or not result.state.is_terminal:
-        return None
-    final = result.state.type
-    await release_run_holdings(session, workspace_id, flow_run_id, lease_ids, final, message, now)
-    if final == StateType.CRASHED:
-        policy = run.empirical_policy or {}
-        retries = policy.get("retries")
-        if retries is not None and run.run_count <= int(retries) and run.deployment_id:
-            delay = task_retry_delay(policy, max(run.run_count, 1))
-            retry = StateCreate(
-                type=StateType.SCHEDULED,
-                name="AwaitingRetry",
-                message=f"{message} Retrying (attempt {run.run_count + 1}).",
-                state_details=StateDetails(scheduled_time=now + dt.timedelta(seconds=delay)),
-            )
-            again = await set_flow_run_state(session, workspace_id, flow_run_id, retry)
-            if again is not None and again.status == SetStateStatus.ACCEPT:
-                return StateType.SCHEDULED
-    return final
-
-
-async def _deployment_lease_ids(session: AsyncSession, run: orm.FlowRun) -> list[uuid.UUID]:
-    # A deployment's concurrency slot is recorded in the run's state, not as a holder.
-    if run.state_id is None:
-        return []
-    details = await session.scalar(
-        sa.select(orm.FlowRunState.state_details).where(orm.FlowRunState.id == run.state_id)
-    )
-    lease_id = (details or {}).get("deployment_concurrency_lease_id")
-    return [uuid.UUID(str(lease_id))] if lease_id else []
-
-
-def _settles(state_type: str | None, state_name: str | None) -> bool:
-    # The process-held states; an in-process retry waits in AwaitingRetry.
-    if state_type == StateType.SCHEDULED.value:
-        return state_name == "AwaitingRetry"
-    return state_type in (
-        StateType.RUNNING.value,
-        StateType.PAUSED.value,
-        StateType.CANCELLING.value,
-    )
-
-
 async def settle_expired_leases(db: Database, now: dt.datetime | None = None) -> int:
     """One pass: settle every run whose lease expired by ``now``. Returns how many runs
     were moved to another state."""
@@ -145,24 +57,17 @@ async def settle_expired_leases(db: Database, now: dt.datetime | None = None) ->
         async with db.read() as session:
             expired = await queries.read_expired_leases(session, now_, BATCH)
         for lease in expired:
+            message = (
+                "The process holding the run stopped renewing its lease at "
+                f"{_when(lease.expiration)}."
+            )
             async with db.write() as session:
-                # Renewed since it was read, or settled by another server: not ours.
-                if not await queries.delete_expired_lease(
-                    session, lease.workspace_id, lease.flow_run_id, now_
-                ):
-                    continue
-                run = await session.get(orm.FlowRun, lease.flow_run_id)
-                if run is None or not _settles(run.state_type, run.state_name):
-                    continue
-                message = (
-                    "The process holding the run stopped renewing its lease at "
-                    f"{_when(lease.expiration)}."
-                )
-                if await crash_flow_run(
+                settled = await run_monitors.settle_expired_lease(
                     session, lease.workspace_id, lease.flow_run_id, message, now_
-                ):
-                    moved += 1
-                    logger.warning("Flow run %s: %s", lease.flow_run_id, message)
+                )
+            if settled:
+                moved += 1
+                logger.warning("Flow run %s: %s", lease.flow_run_id, message)
         if len(expired) < BATCH:
             return moved
 
@@ -175,7 +80,7 @@ async def fail_expired_pauses(db: Database, now: dt.datetime | None = None) -> i
     now = now or utcnow()
     failed = 0
     async with db.read() as session:
-        workspaces = list(await session.scalars(sa.select(orm.Workspace.id)))
+        workspaces = await monitor_queries.read_workspace_ids(session)
     for workspace_id in workspaces:
         # Every paused run, a keyset page at a time: the timeout lives in the state's JSON
         # details, so it is checked here, and no page may hide the runs beyond it.
@@ -183,53 +88,20 @@ async def fail_expired_pauses(db: Database, now: dt.datetime | None = None) -> i
         while True:
             async with db.read() as session:
                 rows = await queries.read_paused_runs(session, workspace_id, after, BATCH)
-                expired = [run_id for run_id, details in rows if _pause_expired(details, now)]
+                expired = [
+                    run_id for run_id, details in rows if run_monitors.pause_expired(details, now)
+                ]
                 live = await queries.live_lease_run_ids(session, workspace_id, expired, now)
             for run_id in expired:
-                if run_id not in live and await _fail_paused(db, workspace_id, run_id, now):
-                    failed += 1
+                if run_id in live:
+                    continue
+                async with db.write() as session:
+                    if await run_monitors.fail_expired_pause(session, workspace_id, run_id, now):
+                        failed += 1
             if len(rows) < BATCH:
                 break
             after = rows[-1][0]
     return failed
-
-
-async def _fail_paused(
-    db: Database, workspace_id: uuid.UUID, run_id: uuid.UUID, now: dt.datetime
-) -> bool:
-    message = "The flow run was paused and never resumed before its timeout."
-    async with db.write() as session:
-        # Read again under the row lock: the failure is forced, so a run resumed (or paused
-        # anew) since the page was read must be left alone.
-        row = (
-            await session.execute(
-                sa.select(orm.FlowRun.state_type, orm.FlowRunState.state_details)
-                .join(orm.FlowRunState, orm.FlowRunState.id == orm.FlowRun.state_id)
-                .where(orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == run_id)
-                .with_for_update(of=orm.FlowRun)
-            )
-        ).first()
-        if row is None or row[0] != StateType.PAUSED.value:
-            return False
-        if not _pause_expired(row[1] or {}, now):
-            return False
-        # Forced: the pause rules would word the failure as if a client proposed it.
-        state = StateCreate(type=StateType.FAILED, message=message)
-        result = await set_flow_run_state(session, workspace_id, run_id, state, force=True)
-        return result is not None and result.status == SetStateStatus.ACCEPT
-
-
-def _pause_expired(details: dict[str, Any], now: dt.datetime) -> bool:
-    timeout = details.get("pause_timeout")
-    if not timeout:
-        return False
-    try:
-        moment = dt.datetime.fromisoformat(str(timeout).replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment < now
 
 
 def heartbeat_listener(db: Database, settings: Settings) -> Any:

@@ -1,10 +1,11 @@
 """The scheduler: keeps the next runs of every active schedule created.
 
-Every ``LOOP_SECONDS`` (and at once when a deployment or schedule is created, changed or
-resumed in this process: :func:`wake`) it walks the non-paused deployments that have an
-active schedule, a batch at a time, and inserts the missing runs of each (bounded by count
-and horizon, see ``queries.schedules``). Inserts are idempotent per (schedule, slot), so
-several server processes on one database may all run this loop.
+Every ``LOOP_SECONDS`` (and at once when a deployment is created or changed in this process:
+it listens to the committed ``prefect.deployment.*`` events; or when asked, :func:`wake`) it
+walks the non-paused deployments that have an active schedule, a batch at a time, and inserts
+the missing runs of each (bounded by count and horizon, see ``queries.schedules``) through
+``orchestration.scheduled_runs``. Inserts are idempotent per (schedule, slot), so several
+server processes on one database may all run this loop.
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from flowyard.schemas import core
 from flowyard.server.database.engine import Database
-from flowyard.server.database.orm_deployments import Deployment, DeploymentSchedule
 from flowyard.server.database.types import utcnow
+from flowyard.server.orchestration import scheduled_runs
 from flowyard.server.queries import schedules as schedule_queries
 
 logger = logging.getLogger("flowyard.server.services.scheduler")
 
 LOOP_SECONDS = 5.0
 BATCH = 50
+DEPLOYMENT_EVENTS = ("prefect.deployment.created", "prefect.deployment.updated")
 Stop = Callable[[], Awaitable[None]]
 
 _wakers: set[asyncio.Event] = set()
@@ -39,18 +40,11 @@ def wake() -> None:
         event.set()
 
 
-async def schedule_deployment(
-    session: AsyncSession, deployment: Deployment, now: dt.datetime | None = None
-) -> int:
-    """Insert the missing runs of one deployment (none while it is paused)."""
-    if deployment.paused:
-        return 0
-    schedules = await schedule_queries.read_schedules(
-        session, deployment.workspace_id, deployment.id
-    )
-    return await schedule_queries.schedule_deployment_runs(
-        session, deployment, schedules, now or utcnow()
-    )
+async def _on_commit(events: Sequence[tuple[uuid.UUID, core.Event]]) -> None:
+    # A deployment created or changed (its schedules, paused) has had its runs made in its
+    # own transaction; a pass now tops up anything that transaction could not see.
+    if any(item.event.startswith(DEPLOYMENT_EVENTS) for _, item in events):
+        wake()
 
 
 async def schedule_all(db: Database, now: dt.datetime | None = None) -> int:
@@ -59,45 +53,15 @@ async def schedule_all(db: Database, now: dt.datetime | None = None) -> int:
     after = None
     while True:
         async with db.read() as session:
-            query = (
-                sa.select(Deployment.id)
-                .where(
-                    Deployment.paused.is_(False),
-                    Deployment.id.in_(
-                        sa.select(DeploymentSchedule.deployment_id).where(
-                            DeploymentSchedule.active.is_(True)
-                        )
-                    ),
-                )
-                .order_by(Deployment.id)
-                .limit(BATCH)
-            )
-            if after is not None:
-                query = query.where(Deployment.id > after)
-            ids = list((await session.scalars(query)).all())
+            ids = await schedule_queries.scheduled_deployment_ids(session, after, BATCH)
         if not ids:
             return total
         # One transaction per batch: the runs of up to BATCH deployments in one commit.
         async with db.write() as session:
-            # FOR SHARE, before the schedules are read: an edit of a deployment's schedules
-            # or a pause (which lock the row, then delete the runs already made) waits for
-            # this pass to commit, so its delete sees these runs (see queries.schedules).
-            # SKIP LOCKED: a deployment some transaction is writing is left to the next
-            # pass, read after that write committed; never waiting here means no deadlock
-            # with writers that lock several deployments in another order. Schedulers
-            # share the lock with each other.
-            rows = (
-                await session.scalars(
-                    sa.select(Deployment)
-                    .where(Deployment.id.in_(ids))
-                    .order_by(Deployment.id)
-                    .with_for_update(read=True, skip_locked=True)
-                    .execution_options(populate_existing=True)
-                )
-            ).all()
-            by_deployment = await schedule_queries.read_schedules_of(session, ids)
-            batch = [(row, by_deployment.get(row.id, [])) for row in rows if not row.paused]
-            total += await schedule_queries.schedule_runs(session, batch, now or utcnow())
+            # Locked first (FOR SHARE SKIP LOCKED), then their schedules read: see
+            # queries.schedules for the race with an edit this settles.
+            batch = await schedule_queries.lock_for_scheduling(session, ids)
+            total += await scheduled_runs.schedule_runs(session, batch, now or utcnow())
         after = ids[-1]
         if len(ids) < BATCH:
             return total
@@ -107,6 +71,7 @@ async def start(app: Any, interval: float = LOOP_SECONDS) -> Stop:
     db: Database = app.state.db
     event = asyncio.Event()
     _wakers.add(event)
+    db.commit_listeners.append(_on_commit)
 
     async def loop() -> None:
         while True:
@@ -124,6 +89,8 @@ async def start(app: Any, interval: float = LOOP_SECONDS) -> Stop:
 
     async def stop() -> None:
         _wakers.discard(event)
+        if _on_commit in db.commit_listeners:
+            db.commit_listeners.remove(_on_commit)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

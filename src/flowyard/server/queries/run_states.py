@@ -1,5 +1,6 @@
-"""How orchestration reads and writes: lock a run, read its current state, write a new state
-together with the run's denormalised copy of it.
+"""How orchestration reads and writes runs: lock a run, read its current state, write a new
+state together with the run's denormalised copy of it. Data access only: the rules that
+decide which state is written live in ``orchestration/``, the only caller of the writers.
 
 Nothing here commits; everything happens in the caller's transaction.
 
