@@ -62,6 +62,8 @@ class ConcurrencyLimitSlots(ActionModel):
 
     names: list[str] = Field(min_length=1)
     task_run_id: uuid.UUID
+    # Sent by the official client's decrement; the contract's body ignores it, and so do we.
+    occupancy_seconds: float | None = Field(default=None, ge=0)
 
 
 class ConcurrencyLease(FlowyardModel):

@@ -31,6 +31,10 @@ class DeploymentSort(StrEnum):
     UPDATED_DESC = "UPDATED_DESC"
     NAME_ASC = "NAME_ASC"
     NAME_DESC = "NAME_DESC"
+    # Not in the contract, but in the official client's enum (deployments without a limit
+    # last): served so that every value the client can send works.
+    CONCURRENCY_LIMIT_ASC = "CONCURRENCY_LIMIT_ASC"
+    CONCURRENCY_LIMIT_DESC = "CONCURRENCY_LIMIT_DESC"
 
 
 class DeploymentScheduleCreate(ActionModel):

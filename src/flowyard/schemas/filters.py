@@ -51,7 +51,9 @@ class NameFilter(ActionModel):
     any_: list[str] | None = None
     like_: str | None = None
     not_any_: list[str] | None = None
-    startswith_: str | None = None
+    # The contract's work-queue name filter takes a list of prefixes (any matches, case
+    # aside); one prefix alone is accepted too.
+    startswith_: str | list[str] | None = None
 
 
 class StringFilter(ActionModel):

@@ -379,7 +379,7 @@ _RESTATED: dict[str, Keyword] = {
     "prefixItems": _prefix_items,
     "required": _required,
     "pattern": _pattern,
-    "uniqueItems": _unique_items,
+    "uniqueItemsX": _unique_items,
 }
 _KEYWORDS = {
     name: _guarded(_reference(keyword) if name in ("$ref", "$dynamicRef") else keyword)

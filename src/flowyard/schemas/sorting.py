@@ -32,6 +32,9 @@ class TaskRunSort(StrEnum):
     NAME_DESC = "NAME_DESC"
     NEXT_SCHEDULED_START_TIME_ASC = "NEXT_SCHEDULED_START_TIME_ASC"
     END_TIME_DESC = "END_TIME_DESC"
+    # Not in the contract, but in the official client's enum: by total run time.
+    DURATION_ASC = "DURATION_ASC"
+    DURATION_DESC = "DURATION_DESC"
 
 
 class LogSort(StrEnum):

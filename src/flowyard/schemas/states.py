@@ -150,3 +150,13 @@ class OrchestrationResult(FlowyardModel):
 class SetStateRequest(ActionModel):
     state: StateCreate
     force: bool = False
+
+
+class FlowRunOrchestrationResult(OrchestrationResult):
+    """One run's outcome in ``POST /flow_runs/bulk_set_state``."""
+
+    flow_run_id: uuid.UUID
+
+
+class FlowRunBulkSetStateResponse(FlowyardModel):
+    results: list[FlowRunOrchestrationResult] = Field(default_factory=list)

@@ -39,6 +39,7 @@ API_MODULES = [
     "deployments",
     "work_pools",
     "work_queues",
+    "concurrency_status",
     "collections",
     "concurrency_limits",
     "block_types",

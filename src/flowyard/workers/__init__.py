@@ -5,5 +5,6 @@
 - ``launcher``: :class:`~flowyard.workers.launcher.FlowRunProcess`, a run's process,
   shared with ``serve()``;
 - ``templates``: a pool's base job template filled with job variables;
+- ``engines``: which engine runs a run, Flowyard's or the official one (by its command);
 - ``warm``: the interpreter a process worker keeps ready for its next run.
 """

@@ -84,3 +84,41 @@ async def test_filter_sort_and_count(client: httpx.AsyncClient) -> None:
     assert (
         await client.post("/artifacts/count", json={"artifacts": {"key": {"like_": "b"}}})
     ).json() == 1
+
+
+async def test_filter_by_the_runs_an_artifact_belongs_to(client: httpx.AsyncClient) -> None:
+    flow = (await client.post("/flows/", json={"name": "reports"})).json()
+    other_flow = (await client.post("/flows/", json={"name": "other"})).json()
+    run = await client.post("/flow_runs/", json={"flow_id": flow["id"], "tags": ["nightly"]})
+    other_run = await client.post("/flow_runs/", json={"flow_id": other_flow["id"]})
+    run_id, other_run_id = run.json()["id"], other_run.json()["id"]
+    task = await client.post(
+        "/task_runs/",
+        json={"flow_run_id": run_id, "task_key": "t", "dynamic_key": "0", "name": "t"},
+    )
+    task_id = task.json()["id"]
+    mine = await _create(client, key="r", data=1, flow_run_id=run_id, task_run_id=task_id)
+    theirs = await _create(client, key="o", data=2, flow_run_id=other_run_id)
+    await _create(client, data=3)  # no run at all
+
+    async def ids(path: str, body: dict[str, Any]) -> list[str]:
+        response = await client.post(path, json=body)
+        assert response.status_code == 200, response.text
+        return [a.get("latest_id", a["id"]) for a in response.json()]
+
+    for body in (
+        {"flows": {"id": {"any_": [flow["id"]]}}},
+        {"flow_runs": {"tags": {"all_": ["nightly"]}}},
+        {"task_runs": {"id": {"any_": [task_id]}}},
+        {"flows": {"name": {"any_": ["reports"]}}, "flow_runs": {"id": {"any_": [run_id]}}},
+    ):
+        assert await ids("/artifacts/filter", body) == [mine["id"]], body
+        assert await ids("/artifacts/latest/filter", body) == [mine["id"]], body
+        assert (await client.post("/artifacts/count", json=body)).json() == 1
+        assert (await client.post("/artifacts/latest/count", json=body)).json() == 1
+    # Filters on two sides are ANDed: no artifact of that flow with the other's run.
+    both = {"flows": {"id": {"any_": [flow["id"]]}}, "flow_runs": {"id": {"any_": [other_run_id]}}}
+    assert await ids("/artifacts/filter", both) == []
+    # A deployments filter keeps artifacts of runs of such deployments: none here.
+    assert await ids("/artifacts/filter", {"deployments": {}}) == []
+    assert theirs["id"] in await ids("/artifacts/filter", {"flow_runs": {}})

@@ -87,3 +87,26 @@ async def test_flow_filter_accepts_the_official_cli_body(client: httpx.AsyncClie
         "/flows/filter", json={"flow_runs": {"state": {"type": {"any_": ["PENDING"]}}}}
     )
     assert [f["name"] for f in with_runs.json()] == ["cli-listed"]
+
+
+async def test_bulk_delete_takes_its_deployments_and_runs_along(
+    client: httpx.AsyncClient,
+) -> None:
+    flows = [(await client.post("/flows/", json={"name": f"bulk-{i}"})).json() for i in range(3)]
+    kept = (await client.post("/flows/", json={"name": "kept"})).json()
+    run = (await client.post("/flow_runs/", json={"flow_id": flows[0]["id"]})).json()
+    deployment = (
+        await client.post("/deployments/", json={"name": "d", "flow_id": flows[1]["id"]})
+    ).json()
+    by_name = {"flows": {"name": {"like_": "bulk-"}}}
+    one = await client.post("/flows/bulk_delete", json={**by_name, "limit": 1})
+    assert one.status_code == 200 and len(one.json()["deleted"]) == 1
+    rest = await client.post("/flows/bulk_delete", json=by_name)
+    assert sorted(one.json()["deleted"] + rest.json()["deleted"]) == sorted(f["id"] for f in flows)
+    assert (await client.get(f"/flow_runs/{run['id']}")).status_code == 404
+    assert (await client.get(f"/deployments/{deployment['id']}")).status_code == 404
+    assert (await client.get(f"/flows/{kept['id']}")).status_code == 200
+    # No filter: every flow, up to the limit (50 at most, as in the contract).
+    assert (await client.post("/flows/bulk_delete")).json() == {"deleted": [kept["id"]]}
+    too_many = await client.post("/flows/bulk_delete", json={"limit": 51})
+    assert too_many.status_code == 422 and "limit" in too_many.json()["detail"]

@@ -142,7 +142,7 @@ async def test_a_run_created_under_another_id_is_updated_not_duplicated(
     assert count == 1
 
 
-async def test_every_event_is_stored_and_task_run_events_also_become_runs(
+async def test_task_run_events_are_kept_as_states_other_events_as_events(
     client: httpx.AsyncClient, app: FastAPI, db: Database
 ) -> None:
     flow_run_id = await make_flow_run(db, app.state.default_workspace_id)
@@ -156,21 +156,22 @@ async def test_every_event_is_stored_and_task_run_events_also_become_runs(
     }
     await _post(client, [recorded, orphan, heartbeat])
     async with db.read() as session:
-        stored = set(
-            await session.scalars(
-                sa.select(orm.Event.id).where(orm.Event.event.not_like("prefect.flow-run.%"))
-            )
-        )
-        stored |= set(
-            await session.scalars(
-                sa.select(orm.Event.id).where(orm.Event.event == "prefect.flow-run.heartbeat")
-            )
-        )
+        stored = set(await session.scalars(sa.select(orm.Event.id)))
         runs = set(await session.scalars(sa.select(orm.TaskRun.id)))
-    # The orphan's flow run is unknown: no run for it, but its event is not lost; the
-    # recorded one is both a run and an event.
-    assert stored == {uuid.UUID(e["id"]) for e in (recorded, orphan, heartbeat)}
-    assert runs == {uuid.UUID(recorded["resource"]["prefect.resource.id"].rsplit(".", 1)[1])}
+    # The orphan's flow run is unknown: no run for it, but its event is not lost.
+    assert stored == {uuid.UUID(orphan["id"]), uuid.UUID(heartbeat["id"])}
+    assert len(runs) == 1
+    # The recorded one is still an event of the feed, read back from its state row.
+    response = await client.post("/events/filter", json={"filter": {
+        "occurred": {"since": "2000-01-01T00:00:00Z"},
+        "event": {"prefix": ["prefect.task-run."]}}})  # fmt: skip
+    assert response.status_code == 200, response.text
+    feed = {e["id"]: e for e in response.json()["events"]}
+    assert set(feed) == {recorded["id"], orphan["id"]}
+    assert feed[recorded["id"]]["event"] == "prefect.task-run.Pending"
+    assert feed[recorded["id"]]["resource"]["prefect.resource.id"] == (
+        recorded["resource"]["prefect.resource.id"]
+    )
 
 
 async def test_a_task_run_of_another_workspace_is_never_touched(app: FastAPI, db: Database) -> None:

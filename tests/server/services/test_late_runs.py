@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from flowyard.server.database.engine import Database
+from flowyard.server.orchestration import run_monitors
 from flowyard.server.services import late_runs
 from flowyard.server.services.registry import services
 from flowyard.settings import Settings
@@ -125,10 +126,10 @@ async def test_a_run_already_marked_late_is_not_marked_again(
     # What a second server with a stale list of due runs would try.
     flow_id = (await client.post("/flows/", json={"name": "twice"})).json()["id"]
     run_id = await run_in(client, flow_id, scheduled(60))
-    [(workspace_id, due_id)] = await late_runs.read_due_runs(db, dt.datetime.now(dt.UTC), 10)
+    due = await late_runs.read_due_runs(db, dt.datetime.now(dt.UTC), 10)
     async with db.write() as session:
-        assert await late_runs.mark_late(session, workspace_id, due_id)
+        assert await run_monitors.mark_runs_late(session, due) == 1
     async with db.write() as session:
-        assert not await late_runs.mark_late(session, workspace_id, due_id)
+        assert await run_monitors.mark_runs_late(session, due) == 0
     history = (await client.get("/flow_run_states/", params={"flow_run_id": run_id})).json()
     assert [s["name"] for s in history] == ["Scheduled", "Late"]

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request, Response
 
-from flowyard.schemas.responses import CsrfToken, ServerDefaultResultStorage, ServerSettings
-from flowyard.server.api.responses import JSONResponse
+from flowyard.schemas.actions import ServerDefaultResultStorageUpdate, TaskWorkerFilter
+from flowyard.schemas.responses import (
+    CsrfToken,
+    ServerDefaultResultStorage,
+    ServerSettings,
+    TaskWorkerResponse,
+)
+from flowyard.server.api.dependencies import Ctx
+from flowyard.server.api.responses import JSONResponse, no_content, respond, respond_many
+from flowyard.server.operations import admin as operations
+from flowyard.server.operations import task_workers
 
 router = APIRouter(tags=["Admin"])
 
@@ -22,12 +31,7 @@ async def health() -> JSONResponse:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    import sqlalchemy as sa
-
-    try:
-        async with request.app.state.db.read() as session:
-            await session.execute(sa.text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+    if not await operations.database_ready(request.app.state.db):
         return JSONResponse({"message": "Database is not ready."}, status_code=503)
     return JSONResponse({"message": "OK"})
 
@@ -57,8 +61,33 @@ async def server_settings(request: Request) -> JSONResponse:
 
 
 @router.get("/admin/storage", response_model=ServerDefaultResultStorage)
-async def storage() -> JSONResponse:
-    return JSONResponse({"default_result_storage_block_id": None})
+async def read_storage(ctx: Ctx) -> JSONResponse:
+    return respond(await operations.read_default_result_storage(ctx))
+
+
+@router.put("/admin/storage", response_model=ServerDefaultResultStorage)
+async def update_storage(body: ServerDefaultResultStorageUpdate, ctx: Ctx) -> JSONResponse:
+    """Store results with this block document by default (it must be able to write)."""
+    storage = await operations.update_default_result_storage(
+        ctx, body.default_result_storage_block_id
+    )
+    return respond(storage)
+
+
+@router.delete("/admin/storage", status_code=204)
+async def clear_storage(ctx: Ctx) -> Response:
+    await operations.clear_default_result_storage(ctx)
+    return no_content()
+
+
+@router.post("/task_workers/filter", response_model=list[TaskWorkerResponse], tags=["Task Workers"])
+async def read_task_workers(
+    ctx: Ctx, task_worker_filter: TaskWorkerFilter | None = Body(default=None, embed=True)
+) -> JSONResponse:
+    """The background task workers connected to this server (optionally: those serving
+    any of ``task_keys``)."""
+    keys = task_worker_filter.task_keys if task_worker_filter else None
+    return respond_many(await task_workers.read_task_workers(ctx, keys))
 
 
 @router.get("/csrf-token", response_model=CsrfToken)

@@ -14,7 +14,15 @@ from flowyard.schemas.base import ActionModel
 from flowyard.schemas.filters import FlowRunFilter, Page, RunFilters
 from flowyard.schemas.history import RunHistoryBody
 from flowyard.schemas.sorting import FlowRunSort
-from flowyard.schemas.states import OrchestrationResult, SetStateRequest, SetStateStatus
+from flowyard.schemas.states import (
+    FlowRunBulkSetStateResponse,
+    FlowRunOrchestrationResult,
+    OrchestrationResult,
+    SetStateRequest,
+    SetStateStatus,
+    StateAbortDetails,
+    StateCreate,
+)
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
 from flowyard.server.api.responses import JSONResponse, no_content, respond_many
@@ -44,6 +52,13 @@ class FlowRunPaginateBody(RunFilters):
 
 class FlowRunBulkDeleteBody(ActionModel):
     flow_runs: FlowRunFilter | None = None
+    limit: int = Field(default=50, ge=1, le=50)
+
+
+class FlowRunBulkSetStateBody(ActionModel):
+    flow_runs: FlowRunFilter | None = None
+    state: StateCreate
+    force: bool = False
     limit: int = Field(default=50, ge=1, le=50)
 
 
@@ -149,3 +164,22 @@ async def bulk_delete_flow_runs(
 ) -> JSONResponse:
     deleted = await operations.bulk_delete_flow_runs(ctx, body.flow_runs, body.limit)
     return JSONResponse({"deleted": [str(i) for i in deleted]})
+
+
+@router.post("/bulk_set_state", response_model=FlowRunBulkSetStateResponse)
+async def bulk_set_flow_run_state(body: FlowRunBulkSetStateBody, ctx: Ctx) -> Response:
+    """Propose one state for up to ``limit`` runs matching the filter, each through the
+    policy (``force``: the minimal one); the outcome of each run is its own."""
+    matching = RunFilters(flow_runs=body.flow_runs)
+    runs = await operations.read_flow_runs(ctx, matching, None, body.limit)
+    outcomes = await operations.bulk_set_flow_run_state(
+        ctx, [run.id for run in runs], body.state, body.force
+    )
+    gone = StateAbortDetails(reason="Flow run not found.")
+    results = [
+        FlowRunOrchestrationResult(flow_run_id=run_id, status=SetStateStatus.ABORT, details=gone)
+        if result is None
+        else FlowRunOrchestrationResult(flow_run_id=run_id, **dict(result))
+        for run_id, result in outcomes
+    ]
+    return respond_model(FlowRunBulkSetStateResponse(results=results))

@@ -170,9 +170,17 @@ class Database:
             self.optimize_soon()
 
     async def _committed(self, session: AsyncSession) -> None:
-        events = session.sync_session.info.pop(COMMITTED_EVENTS, None)
-        if not events:
+        items = session.sync_session.info.pop(COMMITTED_EVENTS, None)
+        if not items or not self.commit_listeners:
             return
+        # An item is an event, or a callable making events that are announced but stored
+        # as other rows (built only now that someone listens).
+        events: list[Any] = []
+        for item in items:
+            if callable(item):
+                events.extend(item())
+            else:
+                events.append(item)
         for listener in self.commit_listeners:
             try:
                 await listener(events)

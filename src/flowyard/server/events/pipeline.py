@@ -43,17 +43,22 @@ WRITE_ATTEMPTS = 3
 async def write_events(session: AsyncSession, batch: Sequence[Published]) -> None:
     """Store a batch of (workspace, event) pairs and record the task runs they describe.
 
-    Every event is stored, task-run state events included: the event feed, automations and
-    the UI read them like any other (the run rows are the recorder's summary of them).
+    A task-run state event the recorder takes is kept as its ``task_run_state`` row (same
+    id, same state: ``queries.task_run_events`` reads it back as the event) rather than also
+    as an ``event`` row, which would double the bytes of every task run. Every other event --
+    including a task-run event the recorder could not use -- is stored.
     """
     received = utcnow()
     by_workspace: dict[uuid.UUID, list[core.Event]] = {}
     for workspace_id, event in batch:
         by_workspace.setdefault(workspace_id, []).append(event)
+    recorded: set[uuid.UUID] = set()
     for workspace_id, events in by_workspace.items():
-        await record_task_runs(session, workspace_id, events)
+        recorded |= await record_task_runs(session, workspace_id, events)
     rows: list[dict[str, Any]] = [
-        event_queries.event_row(workspace_id, event, received) for workspace_id, event in batch
+        event_queries.event_row(workspace_id, event, received)
+        for workspace_id, event in batch
+        if event.id not in recorded
     ]
     await event_queries.create_events(session, rows)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flowyard.server.orchestration.task_run_reports import (
     record_from_report,
     record_reports,
-    report_event,
+    report_events,
 )
 
-__all__ = ["record_from_report", "record_reports", "report_event"]
+__all__ = ["record_from_report", "record_reports", "report_events"]

@@ -26,6 +26,7 @@ from flowyard.server.operations.live_filters import event_matches
 from flowyard.server.operations.streams import EventSource, Feed, connect_event_source
 from flowyard.server.orchestration.recorder import record_task_runs
 from flowyard.server.queries import events as queries
+from flowyard.server.queries import outbox, task_run_events
 
 READ = permission("read", "event")
 CREATE = permission("create", "event")
@@ -56,10 +57,18 @@ def event_from_row(row: Any) -> core.Event:
 @operation(CREATE, writes=True)
 async def create_events(tx: Tx, events: Sequence[core.Event]) -> None:
     """Store a batch (an id already stored is skipped) and record the task runs its
-    task-run events describe, in one transaction."""
-    await record_task_runs(tx.session, tx.workspace_id, events)
+    task-run events describe, in one transaction. A task-run event the recorder takes is
+    kept as its state row (``queries.task_run_events`` reads it back as the event), so it
+    is only announced to the listeners, not stored twice."""
+    recorded = await record_task_runs(tx.session, tx.workspace_id, events)
     for event in events:
-        tx.emit(event)
+        if event.id not in recorded:
+            tx.emit(event)
+    if recorded:
+        workspace_id = tx.workspace_id
+        outbox.announce(
+            tx.session, lambda: [(workspace_id, e) for e in events if e.id in recorded]
+        )
 
 
 def authorize_ingest(ctx: RequestContext) -> None:
@@ -73,9 +82,17 @@ async def read_events(
 ) -> tuple[list[core.Event], int]:
     """A page of matching events (in ``flt.order``) and how many match in all."""
     conditions = queries.event_conditions(tx.workspace_id, flt, tx.dialect)
-    rows = await queries.read_events(tx.session, conditions, flt.order, limit, offset)
+    # Stored events and the task-run state events kept as state rows, merged: the first
+    # ``offset + limit`` of each source hold the page.
+    wanted = offset + limit
+    rows = await queries.read_events(tx.session, conditions, flt.order, wanted, 0)
+    derived = await task_run_events.read_task_run_events(
+        tx.session, tx.workspace_id, flt, wanted
+    )
+    merged = task_run_events.merge([event_from_row(r) for r in rows], derived, flt.order, wanted)
     total = await queries.count_events(tx.session, conditions)
-    return [event_from_row(row) for row in rows], total
+    total += await task_run_events.count_task_run_events(tx.session, tx.workspace_id, flt)
+    return merged[offset:], total
 
 
 @operation(READ)

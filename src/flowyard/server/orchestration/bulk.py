@@ -88,7 +88,8 @@ async def load_flow_runs(
             state_rows = await session.execute(
                 sa.select(*_STATE).where(_STATE.id.in_([i for i in state_ids if i]))
             )
-            states = {row[0]: row for row in state_rows}
+            key = FLOW_RUN_STATE_COLUMNS.index("id")
+            states = {row[key]: row for row in state_rows}
         pairs = [
             (tuple(row), tuple(states.get(state_id, ())))
             for row, state_id in zip(run_rows, state_ids, strict=True)

@@ -26,7 +26,7 @@ from flowyard.schemas.states import State
 from flowyard.server.database import orm
 from flowyard.server.database.orm_deployments import Deployment
 from flowyard.server.orchestration.rules import OrchestrationContext, Transform
-from flowyard.server.queries import outbox
+from flowyard.server.queries import outbox, task_run_events
 
 ID = "prefect.resource.id"
 ROLE = "prefect.resource.role"
@@ -153,20 +153,20 @@ class InstrumentFlowRunStateTransitions(Transform[orm.FlowRun]):
 
 
 class InstrumentTaskRunStateTransitions(Transform[orm.TaskRun]):
-    """Emit ``prefect.task-run.<State name>`` for states set through the API (the task runs
-    the official client reports as events, and the SDK's reports, are emitted by the
-    recorder)."""
+    """Announce ``prefect.task-run.<State name>`` for states set through the API. The state
+    row is the event's stored form (``queries.task_run_events``), as for the task runs the
+    recorder stores."""
 
     async def after_transition(self, ctx: OrchestrationContext[orm.TaskRun]) -> None:
         state = ctx.validated_state
         if state is None or not ctx.wrote_state:
             return
         run = ctx.run
-        found = tag_resources(run.tags or ())
-        if run.flow_run_id is not None:
-            found.insert(0, related("flow-run", run.flow_run_id))
-        item = state_event(
-            "task-run", run.id, run.name, run.run_count or 0, ctx.initial_state, state, found
+        run_row = {"id": run.id, "name": run.name, "run_count": run.run_count,
+                   "flow_run_id": run.flow_run_id, "tags": list(run.tags or ())}  # fmt: skip
+        state_row = {"id": state.id, "type": state.type.value, "name": state.name,
+                     "timestamp": state.timestamp, "message": state.message}  # fmt: skip
+        workspace_id = run.workspace_id
+        outbox.announce(
+            ctx.session, lambda: [(workspace_id, task_run_events.state_event(run_row, state_row))]
         )
-        outbox.emit(ctx.session, run.workspace_id, item)
-

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flowyard.schemas.states import State, StateType
 from flowyard.server.database import orm
-from flowyard.server.queries.run_states import read_current_state, state_from_row
 from flowyard.server.orchestration.rules import ALL_STATES, Rule
 from flowyard.server.queries import task_run_state_cache as cache
+from flowyard.server.queries.run_states import read_current_state, state_from_row
 
 
 class CacheRetrieval(Rule[orm.TaskRun]):

@@ -1,6 +1,7 @@
 """The recorder's second door: task-run reports (``POST /task_runs/reports``, and the
 embedded SDK handing its batches over directly) become the same rows as task-run events,
-each state stored with its ``prefect.task-run.<State>`` event (the SDK sends no events).
+each state row the stored form of its ``prefect.task-run.<State>`` event (the SDK sends no
+events; see ``queries.task_run_events``).
 
 A report is the flat form of a ``prefect.task-run.<State>`` event
 (:mod:`flowyard.schemas.task_run_reports`); this module only maps its fields onto the
@@ -22,9 +23,9 @@ from flowyard.schemas import core
 from flowyard.schemas.states import StateType, default_name
 from flowyard.schemas.task_run_reports import PassedState, TaskRunReport
 from flowyard.server.database.types import utcnow
-from flowyard.server.orchestration.instrumentation import ID, NAME, related, tag_resources
 from flowyard.server.orchestration.recorder import TaskRunRecord, parse_time, record_runs
 from flowyard.server.queries import outbox
+from flowyard.server.queries.task_run_events import state_event
 
 # Defaults shared by every report that leaves a field out. One object per default (never
 # mutated) also lets the batch writer convert each once per batch instead of once per row.
@@ -86,7 +87,28 @@ def record_from_report(
         "state_details": details,
         "data": get("state_data"),
     }
-    return TaskRunRecord(run, state)
+    passed = report.get("passed_states")
+    earlier = tuple(_passed_row(workspace_id, run, p, now) for p in passed) if passed else ()
+    return TaskRunRecord(run, state, earlier)
+
+
+def _passed_row(
+    workspace_id: uuid.UUID, run: dict[str, Any], passed: PassedState, now: dt.datetime
+) -> dict[str, Any]:
+    """The history row of a state the run passed through before its report's state."""
+    state_type, usual_name = _STATE_TYPES[passed["type"]]
+    return {
+        "id": passed["id"],
+        "workspace_id": workspace_id,
+        "task_run_id": run["id"],
+        "created": now,
+        "type": state_type,
+        "name": passed.get("name") or usual_name,
+        "timestamp": passed["timestamp"],
+        "message": None,
+        "state_details": {"flow_run_id": str(run["flow_run_id"]), "task_run_id": str(run["id"])},
+        "data": None,
+    }
 
 
 async def record_reports(
@@ -97,60 +119,20 @@ async def record_reports(
     now = utcnow()
     records = [record_from_report(workspace_id, r, now) for r in reports]
     stored = await record_runs(session, workspace_id, records)
-    for report, record in zip(reports, records, strict=True):
-        if record.state["id"] in stored:
-            for passed in report.get("passed_states") or ():
-                outbox.emit(session, workspace_id, passed_event(record, passed))
-            outbox.emit(session, workspace_id, report_event(record))
+    kept = [record for record in records if record.state["id"] in stored]
+    if kept:
+        # Each state is the stored form of its event (``queries.task_run_events``): the
+        # listeners are told of them once committed, nothing is stored twice.
+        outbox.announce(session, lambda: report_events(workspace_id, kept))
     return stored
 
 
-def passed_event(record: TaskRunRecord, passed: PassedState) -> core.Event:
-    """The event of a state the run passed through before the one its report carries."""
-    state_type, usual_name = _STATE_TYPES[passed["type"]]
-    name = passed.get("name") or usual_name
-    run = record.run
-    labels = {
-        ID: f"prefect.task-run.{run['id']}",
-        NAME: run["name"],
-        "prefect.state-name": name,
-        "prefect.state-timestamp": passed["timestamp"].isoformat(),
-        "prefect.state-type": state_type,
-    }
-    return core.Event.model_construct(
-        id=passed["id"],
-        occurred=passed["timestamp"],
-        event=f"prefect.task-run.{name}",
-        resource=labels,
-        related=[related("flow-run", run["flow_run_id"]), *tag_resources(run["tags"])],
-        payload={"validated_state": {"type": state_type, "name": name}},
-        follows=None,
-        received=None,
-    )
-
-
-def report_event(record: TaskRunRecord) -> core.Event:
-    """``prefect.task-run.<State name>``, as the official client would have sent it for the
-    same transition (a report carries the state entered, not the one left)."""
-    run, state = record.run, record.state
-    labels = {
-        ID: f"prefect.task-run.{run['id']}",
-        NAME: run["name"],
-        "prefect.run-count": str(run["run_count"]),
-        "prefect.state-message": state["message"] or "",
-        "prefect.state-name": state["name"],
-        "prefect.state-timestamp": state["timestamp"].isoformat(),
-        "prefect.state-type": state["type"],
-    }
-    related_resources = [related("flow-run", run["flow_run_id"]), *tag_resources(run["tags"])]
-    summary = {"type": state["type"], "name": state["name"]}
-    return core.Event.model_construct(
-        id=state["id"],
-        occurred=state["timestamp"],
-        event=f"prefect.task-run.{state['name']}",
-        resource=labels,
-        related=related_resources,
-        payload={"intended": {"from": None, "to": state["type"]}, "validated_state": summary},
-        follows=None,
-        received=None,
-    )
+def report_events(
+    workspace_id: uuid.UUID, records: Sequence[TaskRunRecord]
+) -> list[tuple[uuid.UUID, core.Event]]:
+    """``prefect.task-run.<State>`` for every state the records stored, oldest first."""
+    return [
+        (workspace_id, state_event(record.run, state))
+        for record in records
+        for state in (*record.earlier, record.state)
+    ]

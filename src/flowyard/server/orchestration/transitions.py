@@ -15,14 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowyard.schemas.states import OrchestrationResult, State, StateCreate, StateType
 from flowyard.server.database import orm
 from flowyard.server.database.types import new_id
-from flowyard.server.queries.run_states import (
-    RunT,
-    insert_flow_run,
-    load_flow_run,
-    lock_run_and_state,
-    point_run_at_state,
-    save_flow_run_transition,
-)
 from flowyard.server.orchestration.policies import (
     CoreFlowPolicy,
     CoreTaskPolicy,
@@ -32,6 +24,14 @@ from flowyard.server.orchestration.policies import (
     MinimalTaskPolicy,
 )
 from flowyard.server.orchestration.rules import OrchestrationContext, Policy, Transform, orchestrate
+from flowyard.server.queries.run_states import (
+    RunT,
+    insert_flow_run,
+    load_flow_run,
+    lock_run_and_state,
+    point_run_at_state,
+    save_flow_run_transition,
+)
 
 
 def proposed_state(state: StateCreate) -> State:

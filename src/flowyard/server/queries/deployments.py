@@ -43,6 +43,16 @@ SORTS: dict[DeploymentSort, list[Any]] = {
     DeploymentSort.UPDATED_DESC: [DeploymentRow.updated.desc(), DeploymentRow.id],
     DeploymentSort.NAME_ASC: [DeploymentRow.name.asc(), DeploymentRow.id],
     DeploymentSort.NAME_DESC: [DeploymentRow.name.desc(), DeploymentRow.id],
+    DeploymentSort.CONCURRENCY_LIMIT_ASC: [
+        DeploymentRow.concurrency_limit.asc().nulls_last(),
+        DeploymentRow.name,
+        DeploymentRow.id,
+    ],
+    DeploymentSort.CONCURRENCY_LIMIT_DESC: [
+        DeploymentRow.concurrency_limit.desc().nulls_last(),
+        DeploymentRow.name,
+        DeploymentRow.id,
+    ],
 }
 # A deployment polled (by serve() or a worker) this recently is READY.
 READY_SECONDS = 60

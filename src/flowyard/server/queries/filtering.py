@@ -97,7 +97,9 @@ OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
     "any_": lambda c, v: c.in_(v),
     "not_any_": lambda c, v: sa.or_(c.not_in(v), c.is_(None)),
     "like_": _like,
-    "startswith_": lambda c, v: c.startswith(v, autoescape=True),
+    "startswith_": lambda c, v: sa.or_(
+        *(c.istartswith(prefix, autoescape=True) for prefix in ([v] if isinstance(v, str) else v))
+    ),
     "is_null_": lambda c, v: c.is_(None) if v else c.is_not(None),
     "before_": lambda c, v: c <= v,
     "after_": lambda c, v: c >= v,

@@ -23,13 +23,6 @@ from flowyard.server.database import orm
 from flowyard.server.database.prepared import Prepared
 from flowyard.server.database.raw import RawDecoder, untyped_columns
 from flowyard.server.database.types import new_id, utcnow
-from flowyard.server.queries.run_states import (
-    FLOW_RUN_COLUMNS,
-    FLOW_RUN_STATE_TABLE,
-    FLOW_RUN_TABLE,
-    detached_flow_run,
-    flow_run_values,
-)
 from flowyard.server.queries.filtering import Condition
 from flowyard.server.queries.history import (
     estimated_lateness,
@@ -38,6 +31,13 @@ from flowyard.server.queries.history import (
     run_time_estimate,
 )
 from flowyard.server.queries.run_names import generate_run_name
+from flowyard.server.queries.run_states import (
+    FLOW_RUN_COLUMNS,
+    FLOW_RUN_STATE_TABLE,
+    FLOW_RUN_TABLE,
+    detached_flow_run,
+    flow_run_values,
+)
 
 # A run's columns (in FLOW_RUN_COLUMNS order) followed by its current state row's columns
 # (FLOW_RUN_STATE_COLUMNS; all None when there is no state row), as stored: reads for

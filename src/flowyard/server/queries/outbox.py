@@ -6,6 +6,8 @@ emitted in it is inserted in one statement, so a committed change is never witho
 event and a rolled-back one leaves none. After the commit, the events are kept on the
 session (:data:`COMMITTED`) for ``Database.write`` to hand to the in-process listeners
 (automations, live streams, heartbeats), which therefore only ever see committed events.
+Events whose stored form is another row (task-run states) are only announced: see
+:func:`announce`.
 
 The hooks are SQLAlchemy session events, registered once for every session, so no writer can
 forget to flush its events: the rule holds even for code that opens ``db.write()`` itself.
@@ -14,6 +16,7 @@ forget to flush its events: the rule holds even for code that opens ``db.write()
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import event
@@ -39,24 +42,34 @@ def emit(session: AsyncSession | Session, workspace_id: uuid.UUID, item: core.Ev
     sync.info.setdefault(PENDING, []).append((workspace_id, item))
 
 
-def pending(session: AsyncSession) -> list[Published]:
-    """The events emitted so far in this transaction (tests, and operations that answer with
-    what they emitted)."""
-    return list(session.sync_session.info.get(PENDING, ()))
+def announce(
+    session: AsyncSession | Session, build: Callable[[], Sequence[Published]]
+) -> None:
+    """Hand the events ``build()`` makes to the listeners once the transaction commits,
+    without storing them: for events whose stored form is another row (task-run states,
+    see ``queries.task_run_events``). ``build`` runs only if someone listens."""
+    sync = session.sync_session if isinstance(session, AsyncSession) else session
+    sync.info.setdefault(PENDING, []).append(build)
 
 
 @event.listens_for(Session, "before_commit")
 def _store_pending(session: Session) -> None:
     # Runs inside the commit's greenlet: synchronous execution on the async connection is
     # allowed here, and it is still the transaction being committed.
-    items: list[Published] | None = session.info.pop(PENDING, None)
+    items: list[Published | Callable[[], Sequence[Published]]] | None = session.info.pop(
+        PENDING, None
+    )
     if not items:
         return
     received = utcnow()
-    rows: list[dict[str, Any]] = [event_row(ws, item, received) for ws, item in items]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(EVENT_TABLE).on_conflict_do_nothing(index_elements=["id"]), rows)
+    rows: list[dict[str, Any]] = [
+        event_row(item[0], item[1], received) for item in items if isinstance(item, tuple)
+    ]
+    if rows:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(EVENT_TABLE).on_conflict_do_nothing(index_elements=["id"]), rows)
+    # Stored events and announcements alike, in the order they were made.
     session.info.setdefault(COMMITTED, []).extend(items)
 
 

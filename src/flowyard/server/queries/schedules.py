@@ -117,7 +117,8 @@ def _as_create(item: ScheduleItem) -> DeploymentScheduleCreate:
 def _as_update(item: ScheduleItem) -> DeploymentScheduleUpdate:
     if isinstance(item, DeploymentScheduleUpdate):
         return item
-    return DeploymentScheduleUpdate(**item.model_dump(exclude_unset=True, exclude={"slug"}))
+    given = item.model_fields_set - {"slug"}
+    return DeploymentScheduleUpdate(**{name: getattr(item, name) for name in given})
 
 
 async def replace_schedules(
@@ -251,7 +252,10 @@ async def update_schedule(
     """Apply the update; a changed or deactivated schedule loses its future runs (the
     scheduler makes the new ones)."""
     await lock_deployment(session, row.deployment_id)
-    values = update.model_dump(mode="json", exclude_unset=True, exclude={"replaces"})
+    # The fields given, each dumped whole: a schedule's own defaults (``day_or``) are part
+    # of what is stored and compared.
+    dumped = update.model_dump(mode="json", exclude={"replaces"})
+    values = {name: dumped[name] for name in update.model_fields_set - {"replaces"}}
     changed_timing = "schedule" in values and values["schedule"] != row.schedule
     changed_parameters = values.get("parameters") not in (None, row.parameters)
     if values.get("slug") not in (None, row.slug):

@@ -47,6 +47,8 @@ SORTS: dict[TaskRunSort, list[Any]] = {
         orm.TaskRun.id.asc(),
     ],
     TaskRunSort.END_TIME_DESC: [orm.TaskRun.end_time.desc().nulls_last(), orm.TaskRun.id.desc()],
+    TaskRunSort.DURATION_ASC: [orm.TaskRun.total_run_time.asc(), orm.TaskRun.id.asc()],
+    TaskRunSort.DURATION_DESC: [orm.TaskRun.total_run_time.desc(), orm.TaskRun.id.desc()],
 }
 
 
