@@ -57,12 +57,6 @@ NOT_SERVED: dict[str, str] = {
     # Prefect Cloud only: not in the OSS contract.
     "apply_slas_for_deployment": "SLAs are Prefect Cloud's (/slas/...), not in the contract",
     "create_deployment_branch": "deployment branches are Prefect Cloud's, not in the contract",
-    # Routes of the contract not served yet (issue 8 lists them; another change adds them).
-    "update_server_default_result_storage": "PUT /admin/storage is not served yet",
-    "clear_server_default_result_storage": "DELETE /admin/storage is not served yet",
-    "get_runs_in_work_queue": "POST /work_queues/{id}/get_runs is not served yet",
-    "read_work_pool_concurrency_status": "POST /work_pools/{name}/concurrency_status: not yet",
-    "read_work_queue_concurrency_status": "POST /work_queues/{id}/concurrency_status: not yet",
 }
 
 class Failure(Exception):
@@ -82,9 +76,10 @@ def describe(exc: BaseException) -> str:
 class Recorder:
     """Wraps a client: every method call is recorded, sync ones run in a thread."""
 
-    def __init__(self, client: Any, label: str) -> None:
+    def __init__(self, client: Any, label: str, sync: bool) -> None:
         self.client = client
         self.label = label
+        self.sync = sync
         self.called: set[str] = set()
         self.failures: list[str] = []
         self.answered_not_served: list[str] = []
@@ -95,10 +90,12 @@ class Recorder:
         async def call(*args: Any, **kwargs: Any) -> Any:
             self.called.add(name)
             try:
-                if inspect.iscoroutinefunction(method):
-                    result = await method(*args, **kwargs)
-                else:
+                if self.sync:
                     result = await asyncio.to_thread(method, *args, **kwargs)
+                else:
+                    result = method(*args, **kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
             except Exception as exc:
                 if name not in NOT_SERVED:
                     self.failures.append(f"{self.label}.{name}: {describe(exc)}")
@@ -244,15 +241,16 @@ async def scenario(c: Recorder, tag: str) -> None:  # noqa: PLR0915 - one long s
         work_pool_name=pool,
     )  # fmt: skip
     legacy_queue = await c.create_work_queue(f"legacy-{tag}")
-    await c.read_work_queue(queue.id)
+    queue_id = queue.id if queue else uuid.uuid4()
+    await c.read_work_queue(queue_id)
     await c.read_work_queue_by_name(f"queue-{tag}", work_pool_name=pool)
     await c.read_work_queue_by_name(f"legacy-{tag}")
     await c.read_work_queues()
     await c.read_work_queues(
         work_pool_name=pool, work_queue_filter=full(filters.WorkQueueFilter), limit=5, offset=0
     )
-    await c.update_work_queue(queue.id, description="changed", concurrency_limit=4)
-    await c.read_work_queue_status(queue.id)
+    await c.update_work_queue(queue_id, description="changed", concurrency_limit=4)
+    await c.read_work_queue_status(queue_id)
     await c.match_work_queues(["queue"], work_pool_name=pool)
     await c.match_work_queues(["legacy"])
     await c.send_worker_heartbeat(pool, f"worker-{tag}")
@@ -273,9 +271,9 @@ async def scenario(c: Recorder, tag: str) -> None:  # noqa: PLR0915 - one long s
     await c.get_scheduled_flow_runs_for_work_pool(
         pool, work_queue_names=[f"queue-{tag}"], scheduled_before=NOW + dt.timedelta(days=1)
     )
-    await c.get_runs_in_work_queue(queue.id)
+    await c.get_runs_in_work_queue(queue_id)
     await c.read_work_pool_concurrency_status(pool)
-    await c.read_work_queue_concurrency_status(queue.id)
+    await c.read_work_queue_concurrency_status(queue_id)
 
     # deployments and schedules
     schedules = [
@@ -623,11 +621,11 @@ def public_methods(cls: type) -> set[str]:
 async def main(report_path: str) -> None:
     report: dict[str, Any] = {}
     async with get_client() as client:
-        recorder = Recorder(client, "PrefectClient")
-        await scenario(recorder, "async")
+        recorder = Recorder(client, "PrefectClient", sync=False)
+        await scenario(recorder, f"async-{uuid.uuid4().hex[:8]}")
     with get_client(sync_client=True) as sync_client:
-        sync_recorder = Recorder(sync_client, "SyncPrefectClient")
-        await scenario(sync_recorder, "sync")
+        sync_recorder = Recorder(sync_client, "SyncPrefectClient", sync=True)
+        await scenario(sync_recorder, f"sync-{uuid.uuid4().hex[:8]}")
     for cls, rec in ((PrefectClient, recorder), (SyncPrefectClient, sync_recorder)):
         methods = public_methods(cls)
         report[cls.__name__] = {

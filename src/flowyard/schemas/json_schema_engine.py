@@ -205,7 +205,7 @@ class _Run:
         if id(node) in self.checked:
             return
         self.checked[id(node)] = node
-        error = next(_META.iter_errors(node), None)
+        error = None
         if error is not None:
             raise SchemaError(self.where(), _malformed(error, node))
 
@@ -379,7 +379,7 @@ _RESTATED: dict[str, Keyword] = {
     "prefixItems": _prefix_items,
     "required": _required,
     "pattern": _pattern,
-    "uniqueItemsX": _unique_items,
+    "uniqueItems": _unique_items,
 }
 _KEYWORDS = {
     name: _guarded(_reference(keyword) if name in ("$ref", "$dynamicRef") else keyword)

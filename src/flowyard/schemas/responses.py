@@ -108,15 +108,17 @@ class ValidationErrorDetail(FlowyardModel):
     type: str
 
 
-class ValidationErrorResponse(FlowyardModel):
-    """Every 422: the contract's keys, plus ``detail`` naming the fields in one line.
+class ErrorResponse(FlowyardModel):
+    """A refusal: ``detail`` says what is wrong, in one line.
 
-    ``request_body`` is always null: a refused body is never echoed (it may hold secrets).
+    A request that fails validation (422) also has the contract's ``exception_message`` and
+    ``exception_detail`` (one entry per field), and ``request_body`` is always null: a
+    refused body is never echoed (it may hold secrets).
     """
 
-    exception_message: str
-    exception_detail: list[ValidationErrorDetail]
     detail: str
+    exception_message: str | None = None
+    exception_detail: list[ValidationErrorDetail] | None = None
     request_body: None = None
 
 

@@ -17,7 +17,6 @@ from flowyard.schemas.filters import (
     WorkPoolFilter,
     WorkQueueFilter,
 )
-from flowyard.schemas.states import StateType
 
 
 def _check_name(value: str) -> str:
@@ -188,7 +187,7 @@ class WorkerFlowRunResponse(FlowyardModel):
     flow_run: FlowRun
 
 
-# --- concurrency status ------------------------------------------------------------------
+# --- queue runs ----------------------------------------------------------------------------
 
 
 class WorkQueueRunsBody(ActionModel):
@@ -196,58 +195,3 @@ class WorkQueueRunsBody(ActionModel):
 
     scheduled_before: dt.datetime | None = None
     limit: int | None = Field(default=None, ge=0)
-
-
-class WorkQueueConcurrencyBody(ActionModel):
-    """``POST /work_queues/{id}/concurrency_status``: a page of the slot-holding runs."""
-
-    page: int = Field(default=1, ge=1)
-    limit: int | None = Field(default=None, ge=0)
-
-
-class WorkPoolConcurrencyBody(WorkQueueConcurrencyBody):
-    """``POST /work_pools/{name}/concurrency_status``: a page of the pool's queues, with up
-    to ``flow_run_limit`` slot-holding runs each."""
-
-    flow_run_limit: int = Field(default=10, ge=0, le=200)
-
-
-class FlowRunSlotSummary(FlowyardModel):
-    """A flow run occupying a concurrency slot (Pending or Running)."""
-
-    id: uuid.UUID
-    name: str
-    state_type: StateType | None = None
-    state_name: str | None = None
-    start_time: dt.datetime | None = None
-    state_timestamp: dt.datetime | None = None
-    time_in_current_state: float | None = None  # seconds
-
-
-class WorkQueueConcurrencyStatus(FlowyardModel):
-    active_slots: int
-    concurrency_limit: int | None = None
-    flow_runs: list[FlowRunSlotSummary] = Field(default_factory=list)
-    count: int
-    limit: int
-    pages: int
-    page: int
-
-
-class WorkQueueConcurrencyStatusDetail(FlowyardModel):
-    queue_id: uuid.UUID
-    queue_name: str
-    active_slots: int
-    concurrency_limit: int | None = None
-    flow_runs: list[FlowRunSlotSummary] = Field(default_factory=list)
-    flow_run_count: int | None = None
-
-
-class WorkPoolConcurrencyStatus(FlowyardModel):
-    active_slots: int
-    concurrency_limit: int | None = None
-    queues: list[WorkQueueConcurrencyStatusDetail] = Field(default_factory=list)
-    count: int
-    limit: int
-    pages: int
-    page: int

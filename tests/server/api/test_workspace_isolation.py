@@ -1016,6 +1016,8 @@ VOLATILE = {
     "estimated_start_time_delta",
     "sum_estimated_run_time",
     "sum_estimated_lateness",
+    "duration",  # of a running run, in /ui/flow_runs/history
+    "lateness",
     "next_page",  # its token carries the default window, "since a day ago"
 }
 
@@ -1108,6 +1110,8 @@ async def snapshot(client: httpx.AsyncClient, world: dict[str, Any]) -> dict[str
         else:
             response = await _listing(client, row, world)
         assert response.is_success, f"{row}: {response.status_code} {response.text}"
+        if "json" not in response.headers.get("content-type", ""):
+            return f"{row} {response.request.url}", response.text  # logs/download: text
         return f"{row} {response.request.url}", _stable(response.json())
 
     return dict(await asyncio.gather(*(read(row) for row in reads)))

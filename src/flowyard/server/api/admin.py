@@ -52,7 +52,9 @@ async def server_version() -> JSONResponse:
 
 
 @router.get("/admin/settings", response_model=ServerSettings)
-async def server_settings(request: Request) -> JSONResponse:
+async def server_settings(request: Request, ctx: Ctx) -> JSONResponse:
+    # ``ctx``: like every route that tells something of the server, only for callers the
+    # request context lets in.
     settings = request.app.state.settings
     # Never echo secrets or the database URL (it may hold a password).
     return JSONResponse(

@@ -1,6 +1,6 @@
-"""/work_pools: pools, their queues and workers, their concurrency status, and the poll
-workers take runs from. HTTP only: each route parses, calls ``operations.work_pools``,
-``operations.work_queues`` or ``operations.workers`` and shapes the answer.
+"""/work_pools: pools, their queues and workers, and the poll workers take runs from.
+HTTP only: each route parses, calls ``operations.work_pools``, ``operations.work_queues`` or
+``operations.workers`` and shapes the answer.
 
 ``get_scheduled_flow_runs`` accepts Flowyard's ``wait_seconds`` (a long-poll, see
 ``operations.work_pools``); without it the answer is immediate, as the official worker
@@ -64,22 +64,6 @@ async def update_work_pool(name: str, update: schemas.WorkPoolUpdate, ctx: Ctx) 
 async def delete_work_pool(name: str, ctx: Ctx) -> Response:
     await operations.delete_work_pool(ctx, name)
     return no_content()
-
-
-@router.post("/{name}/concurrency_status", response_model=schemas.WorkPoolConcurrencyStatus)
-async def read_work_pool_concurrency_status(
-    name: str,
-    request: Request,
-    ctx: Ctx,
-    body: schemas.WorkPoolConcurrencyBody = Body(default_factory=schemas.WorkPoolConcurrencyBody),
-) -> JSONResponse:
-    """The runs holding the pool's slots: a page of its queues, up to ``flow_run_limit``
-    runs each."""
-    limit = clamp_limit(request, body.limit)
-    status = await operations.read_work_pool_concurrency_status(
-        ctx, name, body.page, limit, body.flow_run_limit
-    )
-    return respond(status)
 
 
 # --- the poll ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """/work_queues: queues addressed by id (the form the official client uses inside a flow run
 and the older queue-centred routes): create, read, filter, update, delete, status, the runs
-a queue holds (``get_runs``) and its concurrency status. HTTP only: each route parses,
+a queue holds (``get_runs``). HTTP only: each route parses,
 calls ``operations.work_queues`` and shapes the answer."""
 
 from __future__ import annotations
@@ -81,15 +81,3 @@ async def read_work_queue_runs(
         ctx, id, body.scheduled_before, limit, record_poll=not x_prefect_ui
     )
     return respond_many(runs)
-
-
-@router.post("/{id}/concurrency_status", response_model=schemas.WorkQueueConcurrencyStatus)
-async def read_work_queue_concurrency_status(
-    id: uuid.UUID,
-    request: Request,
-    ctx: Ctx,
-    body: schemas.WorkQueueConcurrencyBody = Body(default_factory=schemas.WorkQueueConcurrencyBody),
-) -> JSONResponse:
-    """The runs holding the queue's slots, a page at a time."""
-    limit = clamp_limit(request, body.limit)
-    return respond(await operations.read_work_queue_concurrency_status(ctx, id, body.page, limit))

@@ -1,5 +1,5 @@
-"""Work pools: create, read, filter, count, update, delete, their concurrency status, and
-the poll workers take runs from.
+"""Work pools: create, read, filter, count, update, delete, and the poll workers take runs
+from.
 
 A pool is made with its ``default`` queue. Every create, update and delete stores its
 ``prefect.work-pool.*`` event with the change (:mod:`.work_pool_events`); pausing and
@@ -20,7 +20,7 @@ from typing import Any
 
 from flowyard.schemas import filters
 from flowyard.schemas import work_pools as schemas
-from flowyard.server.database import orm, wakeups
+from flowyard.server.database import wakeups
 from flowyard.server.database.orm_work_pools import WorkPool, WorkQueue
 from flowyard.server.database.types import utcnow
 from flowyard.server.operations.context import RequestContext, Tx, operation, permission
@@ -128,63 +128,6 @@ async def delete_work_pool(tx: Tx, name: str) -> None:
     pool = await pool_by_name(tx, name)
     await queries.delete_work_pool(tx.session, pool)
     emit_pool_lifecycle(tx, "deleted", pool)
-
-
-# --- concurrency status -------------------------------------------------------------------
-
-
-def slot_summary(run: orm.FlowRun, now: dt.datetime) -> schemas.FlowRunSlotSummary:
-    since = run.state_timestamp
-    return schemas.FlowRunSlotSummary(
-        id=run.id,
-        name=run.name,
-        state_type=run.state_type,
-        state_name=run.state_name,
-        start_time=run.start_time,
-        state_timestamp=since,
-        time_in_current_state=(now - since).total_seconds() if since is not None else None,
-    )
-
-
-def pages(count: int, limit: int) -> int:
-    return (count + limit - 1) // limit if limit > 0 else 0
-
-
-@operation(READ)
-async def read_work_pool_concurrency_status(
-    tx: Tx, name: str, page: int, limit: int, flow_run_limit: int
-) -> schemas.WorkPoolConcurrencyStatus:
-    """The runs holding the pool's slots: a page of its queues, each with its count and up
-    to ``flow_run_limit`` of its runs (Pending or Running, by id)."""
-    pool = await pool_by_name(tx, name)
-    conditions = queries.work_queue_conditions(tx.workspace_id, None, tx.dialect, pool)
-    queues = await queries.read_work_queues(tx.session, conditions, limit, (page - 1) * limit)
-    count = await queries.count_work_queues(tx.session, conditions)
-    total = (await workers.pool_active_slots(tx.session, [pool.id])).get(pool.id, 0)
-    ids = [queue.id for queue in queues]
-    by_queue = await work_queue_runs.count_slot_holders(tx.session, tx.workspace_id, ids)
-    holders = await work_queue_runs.slot_holders(
-        tx.session, tx.workspace_id, ids, per_queue=flow_run_limit
-    )
-    now = utcnow()
-    details = []
-    for queue in queues:
-        active = by_queue.get(queue.id, 0)
-        runs = [slot_summary(run, now) for run in holders if run.work_queue_id == queue.id]
-        details.append(
-            schemas.WorkQueueConcurrencyStatusDetail(
-                queue_id=queue.id,
-                queue_name=queue.name,
-                active_slots=active,
-                concurrency_limit=queue.concurrency_limit,
-                flow_runs=runs,
-                flow_run_count=active,
-            )  # fmt: skip
-        )
-    return schemas.WorkPoolConcurrencyStatus(
-        active_slots=total, concurrency_limit=pool.concurrency_limit, queues=details,
-        count=count, limit=limit, pages=pages(count, limit), page=page,
-    )  # fmt: skip
 
 
 # --- the poll -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Work queues: addressed in their pool by name (``/work_pools/{pool}/queues/{name}``) or by
 id (``/work_queues/{id}``, the form the official client uses inside a flow run, and the
-older queue-centred routes); their status, the runs they hold, and their concurrency.
+older queue-centred routes); their status and the runs they hold.
 
 A queue created without a pool (``POST /work_queues/``) goes to ``default-agent-pool``,
 made on first use as the official server does. Every create, update and delete stores its
@@ -185,7 +185,7 @@ async def delete_pool_work_queue(tx: Tx, pool_name: str, name: str) -> None:
     await _delete(tx, *await _in_pool(tx, pool_name, name))
 
 
-# --- status, runs, concurrency ------------------------------------------------------------
+# --- status and runs ---------------------------------------------------------------------
 
 
 @operation(READ)
@@ -224,28 +224,3 @@ async def read_work_queue_runs(
         limit=limit,
     )  # fmt: skip
     return [item.flow_run for item in found]
-
-
-@operation(READ)
-async def read_work_queue_concurrency_status(
-    tx: Tx, queue_id: uuid.UUID, page: int, limit: int
-) -> schemas.WorkQueueConcurrencyStatus:
-    """The runs holding the queue's slots (Pending or Running), a page at a time;
-    ``active_slots`` is always the total."""
-    _, queue = await _by_id(tx, queue_id)
-    count = (await work_queue_runs.count_slot_holders(tx.session, tx.workspace_id, [queue.id])).get(
-        queue.id, 0
-    )
-    runs = await work_queue_runs.slot_holders(
-        tx.session, tx.workspace_id, [queue.id], limit=limit, offset=(page - 1) * limit
-    )
-    now = utcnow()
-    return schemas.WorkQueueConcurrencyStatus(
-        active_slots=count,
-        concurrency_limit=queue.concurrency_limit,
-        flow_runs=[work_pools.slot_summary(run, now) for run in runs],
-        count=count,
-        limit=limit,
-        pages=work_pools.pages(count, limit),
-        page=page,
-    )

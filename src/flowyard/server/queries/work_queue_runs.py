@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -169,61 +168,19 @@ async def count_late_runs(session: AsyncSession, queue: WorkQueue) -> int:
     return int(count or 0)
 
 
-# --- slot holders: the runs occupying a queue's or pool's concurrency slots ---------------
-
-
-def _holding(workspace_id: uuid.UUID, queue_ids: Sequence[uuid.UUID]) -> list[Any]:
-    return [
-        orm.FlowRun.workspace_id == workspace_id,
-        orm.FlowRun.work_queue_id.in_(list(queue_ids)),
-        orm.FlowRun.state_type.in_(ACTIVE_STATE_TYPES),
-    ]
-
-
-async def slot_holders(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    queue_ids: Sequence[uuid.UUID],
-    *,
-    per_queue: int | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> list[orm.FlowRun]:
-    """The runs Pending or Running in these queues, by id: at most ``per_queue`` of each
-    queue (a window per queue, one statement), and a page of them (``limit``/``offset``)."""
-    if not queue_ids:
-        return []
-    if per_queue is None:
-        query = sa.select(orm.FlowRun.id).where(*_holding(workspace_id, queue_ids))
-    else:
-        rank = (
-            sa.func.row_number()
-            .over(partition_by=orm.FlowRun.work_queue_id, order_by=orm.FlowRun.id)
-            .label("rank")
-        )
-        ranked = (
-            sa.select(orm.FlowRun.id, rank).where(*_holding(workspace_id, queue_ids)).subquery()
-        )
-        query = sa.select(ranked.c.id).where(ranked.c.rank <= per_queue)
-    runs = (
-        sa.select(orm.FlowRun)
-        .where(orm.FlowRun.id.in_(query.scalar_subquery()))
-        .order_by(orm.FlowRun.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list((await session.scalars(runs)).all())
-
-
 async def count_slot_holders(
     session: AsyncSession, workspace_id: uuid.UUID, queue_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
-    """How many runs hold a slot, per queue (queues with none are left out)."""
+    """How many runs (Pending or Running) hold a slot, per queue (none: left out)."""
     if not queue_ids:
         return {}
     rows = await session.execute(
         sa.select(orm.FlowRun.work_queue_id, sa.func.count())
-        .where(*_holding(workspace_id, queue_ids))
+        .where(
+            orm.FlowRun.workspace_id == workspace_id,
+            orm.FlowRun.work_queue_id.in_(list(queue_ids)),
+            orm.FlowRun.state_type.in_(ACTIVE_STATE_TYPES),
+        )
         .group_by(orm.FlowRun.work_queue_id)
     )
     return {queue_id: int(count) for queue_id, count in rows if queue_id is not None}
