@@ -384,9 +384,10 @@ async def scenario(c: Recorder, tag: str) -> None:  # noqa: PLR0915 - one long s
         if deployment_run.id not in {r.id for r in by_deployment}:
             c.failures.append(f"{c.label}: flow runs by deployment tags miss the run")
     await c.update_flow_run(run_id)
-    full_run_id = full_run.id if full_run else uuid.uuid4()
+    # Job variables change only on a deployment's run that has not started (contract).
+    scheduled_id = deployment_run.id if deployment_run else uuid.uuid4()
     await c.update_flow_run(
-        full_run_id, flow_version="2", parameters={"x": 9}, name=f"renamed-{tag}",
+        scheduled_id, flow_version="2", parameters={"x": 9}, name=f"renamed-{tag}",
         tags=["a"], empirical_policy=objects.FlowRunPolicy(retries=1, retry_delay=2),
         infrastructure_pid="123", job_variables={"env": {}},
     )  # fmt: skip
@@ -535,7 +536,8 @@ async def scenario(c: Recorder, tag: str) -> None:  # noqa: PLR0915 - one long s
     }  # fmt: skip
     schema = await c.create_block_schema(
         actions.BlockSchemaCreate(
-            fields=fields, block_type_id=block_type_id, capabilities=["read"], version="1"
+            fields=fields, block_type_id=block_type_id, capabilities=["read-path", "write-path"],
+            version="1",
         )
     )
     await c.read_block_schemas()

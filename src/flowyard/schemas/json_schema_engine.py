@@ -106,29 +106,44 @@ def _is_pattern(value: object) -> bool:
 _SUBSCHEMA: dict[str, Any] = {"type": ["object", "boolean"]}
 
 
-def _shallow(node: Any) -> Any:
-    """The meta-schema ``node`` with each recursion into a subschema cut to its type."""
+def _shallow(node: Any, defs: dict[str, Any]) -> Any:
+    """The meta-schema ``node`` with each recursion into a subschema cut to its type, and
+    its references into ``defs`` written out (none of them recursive once cut): jsonschema
+    resolving each one costs more than the check it leads to."""
     if isinstance(node, dict):
         if node.get("$dynamicRef") == "#meta":
             return _SUBSCHEMA
-        return {key: _shallow(value) for key, value in node.items()}
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            target = _shallow(defs[ref.removeprefix("#/$defs/")], defs)
+            rest = {k: _shallow(v, defs) for k, v in node.items() if k != "$ref"}
+            return (
+                {**target, **rest}
+                if not target.keys() & rest.keys()
+                else {"allOf": [target], **rest}
+            )
+        return {key: _shallow(value, defs) for key, value in node.items()}
     if isinstance(node, list):
-        return [_shallow(value) for value in node]
+        return [_shallow(value, defs) for value in node]
     return node
 
 
 def _shallow_meta_schema() -> dict[str, Any]:
-    properties: dict[str, Any] = {}
-    defs: dict[str, Any] = {}
     # Annotations (meta-data, content, format) are not checked: nothing here reads them.
-    for vocabulary in ("core", "applicator", "validation"):
-        meta = META_SCHEMAS.contents(f"https://json-schema.org/draft/2020-12/meta/{vocabulary}")
-        properties.update(_shallow(meta["properties"]))
-        defs.update(_shallow(meta.get("$defs", {})))
+    vocabularies = [
+        META_SCHEMAS.contents(f"https://json-schema.org/draft/2020-12/meta/{name}")
+        for name in ("core", "applicator", "validation")
+    ]
+    defs = {name: d for meta in vocabularies for name, d in meta.get("$defs", {}).items()}
+    properties = {
+        keyword: _shallow(shape, defs)
+        for meta in vocabularies
+        for keyword, shape in meta["properties"].items()
+    }
     top = Draft202012Validator.META_SCHEMA["properties"]
-    properties["definitions"] = _shallow(top["definitions"])  # draft 7's $defs
+    properties["definitions"] = _shallow(top["definitions"], defs)  # draft 7's $defs
     properties["items"] = {"anyOf": [_SUBSCHEMA, {"type": "array", "items": _SUBSCHEMA}]}
-    return {"type": "object", "properties": properties, "$defs": defs}
+    return {"type": "object", "properties": properties}
 
 
 # The meta-schema's own patterns ($id, $anchor) are fixed and linear; jsonschema runs them.
@@ -205,7 +220,7 @@ class _Run:
         if id(node) in self.checked:
             return
         self.checked[id(node)] = node
-        error = None
+        error = next(_META.iter_errors(node), None)
         if error is not None:
             raise SchemaError(self.where(), _malformed(error, node))
 

@@ -33,9 +33,6 @@ KNOWN_SHAPE_GAPS = {
     # Prefect answers its whole Settings object; ours answers two harmless values on
     # purpose (no database URL, no secret, nothing about the host).
     ("get", "/admin/settings"),
-    # Issue 8: answers the list of created runs (all or none), where the contract answers
-    # {"results": [{flow_run_id, status, error}]} with an outcome per run.
-    ("post", "/deployments/{id}/create_flow_run/bulk"),
 }
 
 

@@ -30,7 +30,10 @@ TRY_AGAIN_LATER = 1013
 
 async def accept(websocket: WebSocket, *, require_auth: bool = False) -> bool:
     """Accept the socket and run the auth handshake; False when the socket was closed."""
-    offered = [
+    # The server puts the offered subprotocols in the scope (ASGI); the header is read too
+    # for servers that leave it out.
+    offered = list(websocket.scope.get("subprotocols") or ())
+    offered += [
         part.strip()
         for header in websocket.headers.getlist("sec-websocket-protocol")
         for part in header.split(",")
