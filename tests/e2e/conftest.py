@@ -143,6 +143,9 @@ def _server_env(home: Path, database_url: str | None) -> dict[str, str]:
             PREFECT_HOME=str(home),
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             PREFECT_SERVER_UI_ENABLED="false",
+            # Off by default in Prefect; Flowyard always serves /logs/out.
+            PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED="true",
+            PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED="true",
         )
     env = clean_env(FLOWYARD_HOME=str(home))
     if database_url:

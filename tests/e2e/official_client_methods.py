@@ -29,8 +29,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, RootModel
-
 from prefect import flow, task
 from prefect.client.orchestration import PrefectClient, SyncPrefectClient, get_client
 from prefect.client.schemas import actions, filters, objects, sorting
@@ -39,6 +37,7 @@ from prefect.events import filters as event_filters
 from prefect.events.actions import DoNothing
 from prefect.events.schemas.automations import AutomationCore, EventTrigger
 from prefect.states import Cancelled, Completed, Paused, Pending, Running, Scheduled
+from pydantic import BaseModel, RootModel
 
 # Methods whose route Flowyard does not serve, and why. The scenario still calls each one
 # (expecting a failure): one that starts answering must move into the scenario.
@@ -196,7 +195,7 @@ def methods_task(x: int) -> int:
     return x
 
 
-async def scenario(c: Recorder, tag: str) -> None:  # noqa: PLR0915 - one long script
+async def scenario(c: Recorder, tag: str) -> None:
     """Every method, in an order where each finds what it needs. ``tag`` keeps the names of
     the async and sync runs apart."""
     await c.api_healthcheck()
@@ -380,9 +379,9 @@ async def scenario(c: Recorder, tag: str) -> None:  # noqa: PLR0915 - one long s
             work_queue_name=filters.DeploymentFilterWorkQueueName(any_=[f"queue-{tag}"]),
         )
     )
-    if by_deployment is not None and deployment_run is not None:
-        if deployment_run.id not in {r.id for r in by_deployment}:
-            c.failures.append(f"{c.label}: flow runs by deployment tags miss the run")
+    found = {r.id for r in by_deployment or []}
+    if deployment_run is not None and deployment_run.id not in found:
+        c.failures.append(f"{c.label}: flow runs by deployment tags miss the run")
     await c.update_flow_run(run_id)
     # Job variables change only on a deployment's run that has not started (contract).
     scheduled_id = deployment_run.id if deployment_run else uuid.uuid4()

@@ -10,6 +10,7 @@ instants — DST changes included — and refuse the others with a 422 naming th
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import subprocess
@@ -276,3 +277,18 @@ async def test_what_prefect_accepts_is_stored_and_scheduled(client: httpx.AsyncC
     assert response.status_code in (200, 201), response.text
     stored = [s["schedule"]["cron"] for s in response.json()["schedules"]]
     assert sorted(stored) == sorted(crons)
+
+
+def test_croniter_caches_stay_bounded() -> None:
+    # croniter 6.0.0 keeps a module-level entry per expression parsed and per datetime it
+    # computes; a server parsing crons from requests and walking them for months would grow
+    # without end. Ours are bounded.
+    module = importlib.import_module("croniter.croniter")
+    for second in range(60):
+        for minute in range(90):
+            CronSchedule(cron=f"{minute % 60} {minute // 60} * * * {second}")
+    every_minute = CronSchedule(cron="* * * * *")
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert len(next_times(every_minute, start, start + dt.timedelta(days=7), 6000)) == 6000
+    assert len(module.EXPRESSIONS) <= 4097
+    assert len(module.TIMESTAMP_TO_DT_CACHE) <= 4097

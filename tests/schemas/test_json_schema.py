@@ -3,11 +3,13 @@ SchemaError (a 422 for callers, never a 500), and useful messages on ordinary on
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
 import pytest
 
-from flowyard.schemas import json_schema, json_schema_engine
+from flowyard.schemas import json_schema, json_schema_engine, json_schema_meta
 from flowyard.schemas.flow_run_control import json_schema_errors
 from flowyard.schemas.json_schema import SchemaError, problems
 from flowyard.server.blocks.validation import validate_data
@@ -282,3 +284,43 @@ def test_more_malformed_schemas_name_the_field() -> None:
         with pytest.raises(SchemaError, match=reason) as raised:
             problems({"field": {"x": 1}}, {"properties": {"field": schema}}, path="data")
         assert raised.value.path == "data.field", (schema, raised.value)
+
+
+def test_a_well_formed_schema_is_remembered_and_a_malformed_one_never_trusted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    title = uuid.uuid4().hex  # content no other check has had
+
+    def fresh() -> dict[str, Any]:  # a new object each time, as read from the database
+        shapes = {"A": {"type": "int"}}
+        return {"title": title, "properties": {"a": {"$ref": "#/x-shapes/A"}}, "x-shapes": shapes}
+
+    walks: list[Any] = []
+    walk = json_schema_meta._walk
+    monkeypatch.setattr(json_schema_meta, "_walk", lambda *a: walks.append(a) or walk(*a))
+    # A malformed node reached only through a $ref into a place no keyword names is found
+    # by the walk too: the schema is not trusted, and each check names the problem.
+    for _ in range(2):
+        with pytest.raises(SchemaError, match="type must be a JSON type name") as raised:
+            problems({"a": "x"}, fresh())
+        assert raised.value.path == "a"
+    good = fresh()
+    good["x-shapes"]["A"]["type"] = "string"
+    assert problems({"a": 1}, good)[0].message == "expected string, got integer."
+    assert problems({"a": "x"}, json.loads(json.dumps(good))) == []
+    assert len(walks) == 2  # once per content, the second check of each remembered
+
+
+def test_recursion_through_contains_and_property_names_is_no_cycle() -> None:
+    # The value descends there too (to an item, to a key): the same $ref again is a level
+    # further down, not a loop.
+    nested = {
+        "$ref": "#/$defs/L",
+        "$defs": {"L": {"type": "array", "contains": {"$ref": "#/$defs/L"}}},
+    }
+    assert problems([[[[]], 1]], nested) != []  # the innermost list contains nothing
+    keys = {
+        "$ref": "#/$defs/K",
+        "$defs": {"K": {"propertyNames": {"$ref": "#/$defs/S"}}, "S": {"maxLength": 2}},
+    }
+    assert problems({"ab": 1}, keys) == [] and problems({"abc": 1}, keys) != []

@@ -84,6 +84,50 @@ def test_retries_then_success(recorded: Any) -> None:
     assert run.empirical_policy.retries == 3
 
 
+def test_async_task_retries_until_it_succeeds(recorded: Any) -> None:
+    """Catches the planted bug "async tasks never retry": the async loop is its own code
+    (``run_async``), so the sync retry tests above say nothing about it."""
+    attempts: list[int] = []
+
+    @task(retries=2)
+    async def flaky() -> str:
+        attempts.append(1)
+        await asyncio.sleep(0)
+        if len(attempts) < 3:
+            raise ConnectionError("try again")
+        return "ok"
+
+    @flow
+    async def pipeline() -> Any:
+        return await flaky(), flow_run_id()
+
+    value, run_id = asyncio.run(pipeline())
+    assert value == "ok" and len(attempts) == 3
+    (run,) = recorded.task_runs(run_id)
+    assert (run.state_type, run.run_count) == ("COMPLETED", 3)
+
+
+def test_async_task_retries_are_bounded(recorded: Any) -> None:
+    """An async task failing every time runs 1 + retries times, then its failure is final."""
+    attempts: list[int] = []
+
+    @task(retries=2)
+    async def broken() -> None:
+        attempts.append(1)
+        raise ConnectionError(f"attempt {len(attempts)}")
+
+    @flow
+    async def pipeline() -> Any:
+        state = await broken(return_state=True)
+        return state.is_failed(), str(state.data), flow_run_id()
+
+    failed, error, run_id = asyncio.run(pipeline())
+    assert failed and error == "attempt 3"
+    assert len(attempts) == 3
+    (run,) = recorded.task_runs(run_id)
+    assert (run.state_type, run.run_count) == ("FAILED", 3)
+
+
 def test_retries_exhausted_raise_the_last_exception(recorded: Any) -> None:
     @task(retries=1)
     def broken() -> None:

@@ -11,7 +11,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowyard.cli.output import fail, print_json, print_table, when
+from flowyard.cli.output import (
+    ID,
+    Column,
+    JsonOption,
+    OutputOption,
+    fail,
+    print_json,
+    print_models,
+    print_table,
+    short_id,
+    wants_json,
+    when,
+)
 
 if TYPE_CHECKING:
     from flowyard.client import SyncFlowyardClient
@@ -48,8 +60,11 @@ def _find(client: SyncFlowyardClient, block: str) -> BlockDocument:
 @block_app.command("ls")
 def ls(
     block_type: Annotated[
-        str | None, typer.Option("--type", help="Only blocks of this type slug.")
+        str | None,
+        typer.Option("--type", metavar="SLUG", help="Only blocks of this type (its slug)."),
     ] = None,
+    as_json: JsonOption = False,
+    output: OutputOption = None,
 ) -> None:
     """List saved blocks by type and name."""
     from flowyard.client import get_sync_client
@@ -67,12 +82,15 @@ def ls(
         documents = client.read_block_documents(
             block_type_filter=type_filter, sort=BlockDocumentSort.BLOCK_TYPE_AND_NAME_ASC
         )
+    if wants_json(as_json, output):
+        print_models(documents)
+        return
     print_table(
         "Blocks",
-        ["ID", "Type", "Block", "Updated"],
+        [ID, Column("Type", flex=True), Column("Block", flex=True), Column("Updated")],
         (
             [
-                str(document.id),
+                short_id(document.id),
                 document.block_type_name or "",
                 f"{document.block_type.slug}/{document.name}" if document.block_type else "",
                 when(document.updated),
@@ -109,21 +127,30 @@ def delete(block: BlockArg) -> None:
 
 
 @block_type_app.command("ls")
-def type_ls() -> None:
+def type_ls(as_json: JsonOption = False, output: OutputOption = None) -> None:
     """List block types."""
     from flowyard.client import get_sync_client
 
     with get_sync_client() as client:
         types = client.read_block_types()
+    if wants_json(as_json, output):
+        print_models(types)
+        return
     print_table(
         "Block types",
-        ["Slug", "Name", "Built in", "Description"],
+        [
+            Column("Slug", flex=True),
+            Column("Name", flex=True),
+            Column("Built in"),
+            Column("Description", flex=True),
+        ],
         (
             [
                 block_type.slug,
                 block_type.name,
                 "yes" if block_type.is_protected else "",
-                (block_type.description or "")[:80],
+                # Its first line: the rest is for `block type inspect`-like detail.
+                (block_type.description or "").strip().split("\n", 1)[0],
             ]
             for block_type in types
         ),

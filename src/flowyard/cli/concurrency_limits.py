@@ -8,11 +8,27 @@ can free slots by hand: ``reset`` frees them all, ``revoke`` frees one lease.
 from __future__ import annotations
 
 import json
+import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowyard.cli.output import fail, parse_uuid, print_json, print_table, success, when
+from flowyard.cli.output import (
+    ID,
+    Column,
+    JsonOption,
+    OutputOption,
+    fail,
+    is_short_id,
+    parse_uuid,
+    print_json,
+    print_models,
+    print_table,
+    short_id,
+    success,
+    wants_json,
+    when,
+)
 
 if TYPE_CHECKING:
     from flowyard.client import SyncFlowyardClient
@@ -41,15 +57,20 @@ def _client() -> SyncFlowyardClient:
 @tag_limit_app.command("ls")
 def tag_ls(
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many limits.")] = 200,
+    as_json: JsonOption = False,
+    output: OutputOption = None,
 ) -> None:
     """List tag limits and how many of their slots are taken."""
     with _client() as client:
         limits = client.read_tag_concurrency_limits(limit=limit)
+    if wants_json(as_json, output):
+        print_models(limits)
+        return
     print_table(
         "Tag concurrency limits",
-        ["Tag", "Limit", "Active", "ID"],
+        [Column("Tag", flex=True), Column("Limit"), Column("Active"), ID],
         (
-            [item.tag, str(item.concurrency_limit), str(len(item.active_slots)), str(item.id)]
+            [item.tag, str(item.concurrency_limit), str(len(item.active_slots)), short_id(item.id)]
             for item in limits
         ),
     )
@@ -107,13 +128,25 @@ def _ref(value: str) -> object:
 @global_limit_app.command("ls")
 def global_ls(
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many limits.")] = 200,
+    as_json: JsonOption = False,
+    output: OutputOption = None,
 ) -> None:
-    """List global limits (tag limits appear as ``tag:<tag>``)."""
+    """List global limits (tag limits appear as 'tag:TAG')."""
     with _client() as client:
         limits = client.read_concurrency_limits(limit=limit)
+    if wants_json(as_json, output):
+        print_models(limits)
+        return
     print_table(
         "Global concurrency limits",
-        ["Name", "Limit", "Active", "Slot decay/s", "Enabled", "ID"],
+        [
+            Column("Name", flex=True),
+            Column("Limit"),
+            Column("Active"),
+            Column("Decay/s"),
+            Column("On"),
+            ID,
+        ],
         (
             [
                 item.name,
@@ -121,7 +154,7 @@ def global_ls(
                 str(item.active_slots),
                 f"{item.slot_decay_per_second:g}",
                 "yes" if item.active else "no",
-                str(item.id),
+                short_id(item.id),
             ]
             for item in limits
         ),
@@ -191,18 +224,23 @@ def global_delete(name: NameArg) -> None:
 
 
 @global_limit_app.command("leases")
-def global_leases(name: NameArg) -> None:
-    """List who holds a limit's slots: one lease per holder, until its expiration."""
+def global_leases(name: NameArg, as_json: JsonOption = False, output: OutputOption = None) -> None:
+    """List who holds a limit's slots: one lease per holder, until its expiration. The
+    lease ids to revoke are in --json."""
     with _client() as client:
         leases = client.read_concurrency_leases(_ref(name))  # type: ignore[arg-type]
+    if wants_json(as_json, output):
+        print_models(leases)
+        return
     print_table(
         f"Leases on {name}",
-        ["Lease", "Slots", "Holder", "Expires", "Since"],
+        [Column("Lease"), Column("Slots"), Column("Holder", flex=True), Column("Expires"),
+         Column("Since")],
         (
             [
-                str(lease.id),
+                short_id(lease.id),
                 str(lease.slots),
-                f"{lease.holder.get('type')} {lease.holder.get('id')}" if lease.holder else "",
+                _holder(lease.holder),
                 when(lease.expiration),
                 when(lease.created),
             ]
@@ -211,13 +249,40 @@ def global_leases(name: NameArg) -> None:
     )
 
 
+def _holder(holder: dict[str, object] | None) -> str:
+    if not holder:
+        return ""
+    found = holder.get("id")
+    return f"{holder.get('type')} {short_id(found) if found else ''}".strip()
+
+
+def _lease_id(client: SyncFlowyardClient, given: str) -> uuid.UUID:
+    """A full lease id, or the one lease (of any limit) whose id ends with a short id."""
+    if not is_short_id(given):
+        return parse_uuid(given, "lease")
+    found = [
+        lease.id
+        for item in client.read_concurrency_limits(limit=200)
+        for lease in client.read_concurrency_leases(item.id)
+        if short_id(lease.id) == given.lower()
+    ]
+    if len(found) != 1:
+        fail(f"No single lease has the short id {given!r}; give its full id (leases --json).")
+    return found[0]
+
+
 @global_limit_app.command("revoke")
 def global_revoke(
-    lease_id: Annotated[str, typer.Argument(metavar="LEASE_ID", help="The lease to revoke.")],
+    lease_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="LEASE_ID", help="The lease to revoke: its id, or the short id 'leases' shows."
+        ),
+    ],
 ) -> None:
     """Revoke one lease: its slots are free at once."""
-    lease = parse_uuid(lease_id, "lease")
     with _client() as client:
+        lease = _lease_id(client, lease_id)
         client.revoke_concurrency_lease(lease)
     success(f"Revoked lease {lease}; its slots are free.")
 

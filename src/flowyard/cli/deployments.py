@@ -10,7 +10,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowyard.cli.output import console, fail, print_json, print_table, state_markup, when
+from flowyard.cli.output import (
+    ID,
+    Column,
+    JsonOption,
+    OutputOption,
+    console,
+    fail,
+    print_json,
+    print_models,
+    print_table,
+    short_id,
+    state_markup,
+    wants_json,
+    when,
+)
 
 if TYPE_CHECKING:
     from flowyard.client import SyncFlowyardClient
@@ -46,6 +60,14 @@ def _schedule_text(schedule: Any) -> str:
     return f"{text} ({tz})" if tz else str(text)
 
 
+STATUS_COLOURS = {"READY": "green", "NOT_READY": "yellow", "PAUSED": "grey62"}
+
+
+def _status(deployment: Deployment) -> str:
+    status = "PAUSED" if deployment.paused else str(deployment.status or "")
+    return f"[{STATUS_COLOURS.get(status, 'white')}]{status}[/]" if status else ""
+
+
 def _parse_param(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     if not sep or not key:
@@ -60,6 +82,8 @@ def _parse_param(item: str) -> tuple[str, Any]:
 @deployment_app.command("ls")
 def ls(
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 50,
+    as_json: JsonOption = False,
+    output: OutputOption = None,
 ) -> None:
     """List deployments with their flow, schedules and status."""
     from flowyard.client import get_sync_client
@@ -72,17 +96,26 @@ def ls(
             flow_filter=filters.FlowFilter(id=filters.IdFilter(any_=flow_ids)),
             limit=len(flow_ids) or None,
         )
+    if wants_json(as_json, output):
+        print_models(deployments)
+        return
     names = {flow.id: flow.name for flow in flows}
     print_table(
         "Deployments",
-        ["Name", "ID", "Schedules", "Work pool", "Status"],
+        [
+            Column("Name", flex=True),
+            ID,
+            Column("Schedules", flex=True),
+            Column("Work pool", flex=True),
+            Column("Status", markup=True),
+        ],
         (
             [
                 f"{names.get(d.flow_id, '?')}/{d.name}",
-                str(d.id),
+                short_id(d.id),
                 ", ".join(_schedule_text(s) for s in d.schedules if s.active) or "-",
                 d.work_pool_name or "-",
-                "PAUSED" if d.paused else (d.status or ""),
+                _status(d),
             ]
             for d in deployments
         ),

@@ -7,7 +7,23 @@ from typing import Annotated
 
 import typer
 
-from flowyard.cli.output import fail, parse_uuid, print_json, print_table, state_markup, when
+from flowyard.cli.output import (
+    ID,
+    STATE,
+    Column,
+    JsonOption,
+    OutputOption,
+    fail,
+    note,
+    parse_uuid,
+    print_json,
+    print_models,
+    print_table,
+    short_id,
+    state_markup,
+    wants_json,
+    when,
+)
 
 flow_run_app = typer.Typer(
     help="Inspect, cancel, resume and delete flow runs.", no_args_is_help=True
@@ -35,47 +51,78 @@ def ls(
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs.")] = 15,
     state: Annotated[
         list[str] | None,
-        typer.Option(help="Only runs in this state type (COMPLETED, FAILED...); repeatable."),
+        typer.Option(
+            metavar="STATE", help="Only runs in this state type (COMPLETED, FAILED...); repeatable."
+        ),
     ] = None,
     flow_name: Annotated[
-        list[str] | None, typer.Option(help="Only runs of this flow; repeatable.")
+        list[str] | None,
+        typer.Option(metavar="FLOW", help="Only runs of this flow; repeatable."),
     ] = None,
+    upcoming: Annotated[
+        bool, typer.Option("--upcoming", help="Runs scheduled to start later, soonest first.")
+    ] = False,
+    as_json: JsonOption = False,
+    output: OutputOption = None,
 ) -> None:
-    """List flow runs, most recent first."""
+    """List flow runs, most recent first: by when they started (or were due to start).
+    Runs scheduled for later are left out; --upcoming lists them."""
+    import datetime as dt
+
     from flowyard.client import get_sync_client
     from flowyard.schemas import filters
     from flowyard.schemas.sorting import FlowRunSort
     from flowyard.schemas.states import StateType
 
-    run_filter = None
+    json_out = wants_json(as_json, output)
+    now = dt.datetime.now(dt.UTC)
+    conditions: dict[str, object] = {}
     if state:
         types = [StateType(t) for t in _state_types(state)]
-        run_filter = filters.FlowRunFilter(
-            state=filters.StateFilter(type=filters.StateTypeFilter(any_=types))
-        )
+        conditions["state"] = filters.StateFilter(type=filters.StateTypeFilter(any_=types))
     flow_filter = None
     if flow_name:
         flow_filter = filters.FlowFilter(name=filters.NameFilter(any_=flow_name))
+    # Past and due runs, or (--upcoming) the runs still to come: never both in one list,
+    # or a year of scheduled runs would push what just happened off the first page.
+    if upcoming:
+        conditions["expected_start_time"] = filters.TimeFilter(after_=now)
+        conditions.setdefault(
+            "state",
+            filters.StateFilter(type=filters.StateTypeFilter(any_=[StateType.SCHEDULED])),
+        )
+        sort = FlowRunSort.EXPECTED_START_TIME_ASC
+    else:
+        conditions["expected_start_time"] = filters.TimeFilter(before_=now)
+        sort = FlowRunSort.START_TIME_DESC
+    run_filter = filters.FlowRunFilter.model_validate(conditions)
 
     with get_sync_client() as client:
         runs = client.read_flow_runs(
-            flow_filter=flow_filter,
-            flow_run_filter=run_filter,
-            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-            limit=limit,
+            flow_filter=flow_filter, flow_run_filter=run_filter, sort=sort, limit=limit
         )
         flow_ids = list({run.flow_id for run in runs})
         flows = client.read_flows(
             flow_filter=filters.FlowFilter(id=filters.IdFilter(any_=flow_ids)),
             limit=len(flow_ids) or None,
         )
+        later = 0
+        if not upcoming and not json_out:
+            conditions["expected_start_time"] = filters.TimeFilter(after_=now)
+            later = client.count_flow_runs(
+                flow_filter=flow_filter,
+                flow_run_filter=filters.FlowRunFilter.model_validate(conditions),
+            )
+    if json_out:
+        print_models(runs)
+        return
     names = {flow.id: flow.name for flow in flows}
     print_table(
-        "Flow runs",
-        ["ID", "Flow", "Name", "State", "When"],
+        "Upcoming flow runs" if upcoming else "Flow runs",
+        [ID, Column("Flow", flex=True), Column("Name", flex=True), STATE, Column("When")],
         (
             [
-                str(run.id),
+                short_id(run.id),
                 names.get(run.flow_id, ""),
                 run.name,
                 state_markup(run.state_type, run.state_name),
@@ -84,31 +131,45 @@ def ls(
             for run in runs
         ),
     )
+    if later:
+        note(f"{later} more scheduled to start later: flowyard flow-run ls --upcoming")
 
 
 @flow_run_app.command()
-def inspect(flow_run_id: IdArg) -> None:
-    """Show everything about one flow run, as JSON; for a run that is waiting to start,
-    also what holds it (its blockers)."""
+def inspect(
+    flow_run_id: IdArg, as_json: JsonOption = False, output: OutputOption = None
+) -> None:
+    """Show one flow run: its flow, deployment, state, times and parameters; for a run
+    waiting to start, what holds it. --json prints it as JSON (with its blockers)."""
     import json
 
     from flowyard.client import get_sync_client
 
     run_id = parse_uuid(flow_run_id, "flow run")
+    json_out = wants_json(as_json, output)
     with get_sync_client() as client:
         run = client.read_flow_run(run_id)
         waiting = run.state_type in ("SCHEDULED", "PENDING")
         blockers = client.read_flow_run_blockers(run_id).blockers if waiting else []
-    data = run.model_dump(mode="json")
+        if json_out:
+            data = run.model_dump(mode="json")
+            if waiting:
+                data["blockers"] = [blocker.model_dump(mode="json") for blocker in blockers]
+            print_json(json.dumps(data))
+            return
+        from flowyard.cli.run_details import describe_run, idle_pool_hint
+
+        lines = describe_run(client, run)
+        hint = idle_pool_hint(client, run) if waiting and not blockers else None
+    for line in lines:
+        typer.echo(line)
     if waiting:
-        data["blockers"] = [blocker.model_dump(mode="json") for blocker in blockers]
-    print_json(json.dumps(data))
-    if waiting:
+        typer.echo("")
         typer.echo("Why isn't it running?")
         for blocker in blockers:
-            typer.echo(f"  - {blocker.kind}: {blocker.message}")
+            typer.echo(f"  - {blocker.message}")
         if not blockers:
-            typer.echo("  Nothing holds it: it is due and a worker may pick it up.")
+            typer.echo(f"  {hint or 'Nothing holds it: it is due and a worker may pick it up.'}")
 
 
 @flow_run_app.command()

@@ -8,7 +8,7 @@ functions, so ``flowyard --help`` stays fast.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
@@ -30,15 +30,25 @@ from flowyard.cli import (
     workers,
 )
 from flowyard.cli.output import error_line
+from flowyard.cli.plain_help import plain_help
 from flowyard.exceptions import FlowyardError
 
 
 class FlowyardGroup(TyperGroup):
     """The root group: every subcommand runs inside its ``invoke``, so errors end here."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        plain_help(self)  # before --help is parsed: plain metavars in every command's help
+        try:
+            return super().main(*args, **kwargs)
+        except BrokenPipeError:
+            _reader_went_away()
+
     def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            _reader_went_away()
         except FlowyardError as exc:
             error_line(str(exc))
             raise typer.Exit(1) from None
@@ -61,6 +71,22 @@ class FlowyardGroup(TyperGroup):
                 raise
             error_line(f"{type(exc).__name__}: {exc}")
             raise typer.Exit(1) from None
+
+
+def _reader_went_away() -> NoReturn:
+    """Whoever read our output stopped (``flowyard flow-run ls | head -3``): that is not an
+    error to report. Later writes, and the flush at exit, go nowhere instead of raising
+    again; the exit code is a shell's for a command ended by SIGPIPE. (Not SIGPIPE's default
+    action, process-wide: a worker must survive a run's process closing its pipe.)"""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (tests): nothing will flush into the closed pipe
+    raise SystemExit(128 + 13)
 
 
 app = typer.Typer(

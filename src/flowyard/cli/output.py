@@ -7,9 +7,12 @@ server's startup do not pay for it.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sys
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -57,32 +60,124 @@ def success(message: str) -> None:
 def console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False)
+    # soft_wrap: a long line is the terminal's to wrap; rich would break it (and JSON).
+    return Console(highlight=False, soft_wrap=True)
 
 
-# Columns whose values must stay on one line: ids are copied into the next command.
-UNWRAPPED_COLUMNS = frozenset({"ID", "State"})
+@dataclass(frozen=True)
+class Column:
+    """A table column. ``flex`` columns (names, descriptions) are shortened with an
+    ellipsis so that every row stays on one line; the others (ids, states, dates, numbers)
+    are short already and shown whole. ``markup``: the cells carry rich markup (state
+    colours); any other cell is shown as plain text, brackets and all."""
+
+    header: str
+    flex: bool = False
+    markup: bool = False
 
 
-def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-    """A rich table; cells may use rich markup (state colours)."""
+ID = Column("ID")
+STATE = Column("State", markup=True)
+
+# What rich puts between two columns (padding, separator, padding) with the box used here.
+COLUMN_GAP = 3
+# A flex column is not made narrower than this, even on a very narrow terminal.
+MIN_FLEX_WIDTH = 6
+ID_LENGTH = 8
+
+
+def short_id(value: object) -> str:
+    """The last 8 hex digits of an id: enough to tell rows apart (the full id is in
+    ``--json``). The last ones, because ids are UUIDv7: their first digits are a
+    timestamp, the same for everything made within the same minute."""
+    return str(value).replace("-", "")[-ID_LENGTH:]
+
+
+def fit_widths(natural: Sequence[int], flex: Sequence[bool], total: int) -> list[int]:
+    """Column widths that fit ``total`` cells: fixed columns keep their natural width, flex
+    columns share what is left (each at most its natural width, the narrowest first)."""
+    widths = list(natural)
+    room = total - COLUMN_GAP * (len(widths) - 1) - sum(
+        w for w, f in zip(widths, flex, strict=True) if not f
+    )
+    flexible = sorted((i for i, f in enumerate(flex) if f), key=lambda i: natural[i])
+    for position, index in enumerate(flexible):
+        share = room // (len(flexible) - position)
+        widths[index] = max(MIN_FLEX_WIDTH, min(natural[index], share))
+        room -= widths[index]
+    return widths
+
+
+def print_table(title: str, columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> None:
+    """A table whose every row is one line as wide as the terminal allows (see
+    :class:`Column`); an empty table says so in one line."""
     from rich.box import SIMPLE_HEAD
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left", box=SIMPLE_HEAD)
-    for name in columns:
-        unwrapped = name in UNWRAPPED_COLUMNS
-        # min_width: on a narrow terminal, fold names rather than drop their column.
-        table.add_column(
-            name, no_wrap=unwrapped, overflow="fold", min_width=None if unwrapped else 6
-        )
-    for row in rows:
+    out = console()
+    cells = [
+        [
+            Text.from_markup(value) if column.markup else Text(value)
+            for column, value in zip(columns, row, strict=True)
+        ]
+        for row in rows
+    ]
+    if not cells:
+        typer.echo(f"{title}: none.")
+        return
+    natural = [
+        max([len(column.header)] + [row[i].cell_len for row in cells])
+        for i, column in enumerate(columns)
+    ]
+    widths = fit_widths(natural, [c.flex for c in columns], out.width)
+    if len(title) > out.width:
+        title = title[: out.width - 1] + "…"
+    table = Table(
+        title=escape(title),
+        title_justify="left",
+        box=SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    for column, width in zip(columns, widths, strict=True):
+        table.add_column(column.header, width=width, no_wrap=True, overflow="ellipsis")
+    for row in cells:
         table.add_row(*row)
-    console().print(table)
+    out.print(table)
 
 
 def print_json(data: str) -> None:
-    console().print_json(data)
+    """JSON on stdout, nothing else: pipeable to ``jq`` (coloured on a terminal only)."""
+    if sys.stdout.isatty():
+        console().print_json(data)
+    else:
+        typer.echo(json.dumps(json.loads(data), indent=2))
+
+
+def print_models(items: Iterable[Any]) -> None:
+    """A list of pydantic models as one JSON array (``ls --json``)."""
+    print_json(json.dumps([item.model_dump(mode="json") for item in items]))
+
+
+def wants_json(as_json: bool, output: str | None) -> bool:
+    """``--json`` or ``-o json``; ``-o`` takes nothing else but ``table`` (or ``text``)."""
+    if output is None:
+        return as_json
+    chosen = output.strip().lower()
+    if chosen not in ("json", "table", "text"):
+        fail(f"--output {output!r}: expected 'json' or 'table'.")
+    return as_json or chosen == "json"
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON instead: every field, ids in full.")
+]
+OutputOption = Annotated[
+    str | None,
+    typer.Option("--output", "-o", metavar="FORMAT", help="'json' is the same as --json."),
+]
 
 
 def state_markup(state_type: str | None, state_name: str | None) -> str:
@@ -92,16 +187,30 @@ def state_markup(state_type: str | None, state_name: str | None) -> str:
     return f"[{colour}]{state_name or str(state_type).capitalize()}[/]"
 
 
-def when(value: dt.datetime | None) -> str:
+def when(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """A date as short as it can be told apart: ``14:03:27`` today, ``12-07 14:03`` this
+    year, ``2025-12-07`` otherwise (local time)."""
     if value is None:
         return ""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+    local = value.astimezone()
+    today = (now or dt.datetime.now(dt.UTC)).astimezone()
+    if local.date() == today.date():
+        return local.strftime("%H:%M:%S")
+    if local.year == today.year:
+        return local.strftime("%m-%d %H:%M")
+    return local.strftime("%Y-%m-%d")
+
+
+def is_short_id(value: str) -> bool:
+    return len(value) == ID_LENGTH and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
 def parse_uuid(value: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
+        if is_short_id(value):
+            fail(f"{value!r} is a short id: give the {what}'s full id (in 'ls --json').")
         fail(f"{value!r} is not a valid {what} id (expected a UUID).")
 
 

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowyard.cli.output import print_json, print_table, success, when
+from flowyard.cli.output import (
+    Column,
+    JsonOption,
+    fail,
+    OutputOption,
+    print_json,
+    print_models,
+    print_table,
+    success,
+    wants_json,
+    when,
+)
+
+if TYPE_CHECKING:
+    from flowyard.client import SyncFlowyardClient
 
 work_pool_app = typer.Typer(
     help="Create, inspect, pause and delete work pools.", no_args_is_help=True
 )
 
+UNFINISHED_SHOWN = 3
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The work pool's name.")]
 STATUS_COLOURS = {"READY": "green", "NOT_READY": "yellow", "PAUSED": "grey62"}
 
@@ -22,15 +37,24 @@ def _status(status: str | None) -> str:
 
 
 @work_pool_app.command("ls")
-def ls() -> None:
+def ls(as_json: JsonOption = False, output: OutputOption = None) -> None:
     """List work pools with their status (READY when a worker is polling)."""
     from flowyard.client import get_sync_client
 
     with get_sync_client() as client:
         pools = client.read_work_pools()
+    if wants_json(as_json, output):
+        print_models(pools)
+        return
     print_table(
         "Work pools",
-        ["Name", "Type", "Status", "Concurrency", "Created"],
+        [
+            Column("Name", flex=True),
+            Column("Type", flex=True),
+            Column("Status", markup=True),
+            Column("Limit"),
+            Column("Created"),
+        ],
         (
             [
                 pool.name,
@@ -60,7 +84,6 @@ def create(
     """Create a work pool (with its default queue)."""
     import json
 
-    from flowyard.cli.output import fail
     from flowyard.client import get_sync_client
 
     template = None
@@ -122,6 +145,38 @@ def delete(name: NameArg) -> None:
     """Delete a work pool (refused while runs of it are unfinished)."""
     from flowyard.client import get_sync_client
 
+    from flowyard.exceptions import ObjectAlreadyExists
+
     with get_sync_client() as client:
-        client.delete_work_pool(name)
+        try:
+            client.delete_work_pool(name)
+        except ObjectAlreadyExists:  # 409: runs of it are not finished
+            unfinished = _unfinished_runs(client, name)
+            if not unfinished:
+                raise
+            fail(f"Work pool {name!r} has {unfinished}. Cancel or delete them first.")
     success(f"Deleted work pool {name!r}.")
+
+
+def _unfinished_runs(client: SyncFlowyardClient, pool: str) -> str:
+    """``2 flow runs that are not finished: 'a' (Running, <id>), ...``, or empty."""
+    from flowyard.schemas import filters
+
+    finished = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
+    runs = client.read_flow_runs(
+        work_pool_filter=filters.WorkPoolFilter(name=filters.NameFilter(any_=[pool])),
+        flow_run_filter=filters.FlowRunFilter.model_validate(
+            {"state": {"type": {"not_any_": finished}}}
+        ),
+        limit=UNFINISHED_SHOWN + 1,
+    )
+    if not runs:
+        return ""
+    shown = ", ".join(
+        f"{run.name!r} ({run.state_name or 'no state'}, {run.id})"
+        for run in runs[:UNFINISHED_SHOWN]
+    )
+    if len(runs) > UNFINISHED_SHOWN:
+        return f"more than {UNFINISHED_SHOWN} flow runs that are not finished, such as {shown}"
+    plural = "flow run that is" if len(runs) == 1 else "flow runs that are"
+    return f"{len(runs)} {plural} not finished: {shown}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -64,11 +64,23 @@ class DeploymentSchedule(ObjectModel):
     slug: str | None = None
 
 
+class ConcurrencyOptions(ActionModel):
+    """What happens to a deployment's run when its concurrency limit is full."""
+
+    collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"]
+    grace_period_seconds: int | None = Field(default=None, ge=60, le=86400)
+
+
+class ConcurrencyOptionsResponse(FlowyardModel):
+    collision_strategy: str
+    grace_period_seconds: int | None = None
+
+
 class _DeploymentFields(ActionModel):
     version: str | None = None
     description: str | None = None
     concurrency_limit: int | None = Field(default=None, gt=0)
-    concurrency_options: dict[str, Any] | None = None
+    concurrency_options: ConcurrencyOptions | None = None
     global_concurrency_limit_id: uuid.UUID | None = None
     parameter_openapi_schema: dict[str, Any] | None = None
     work_queue_name: str | None = None
@@ -113,7 +125,7 @@ class Deployment(ObjectModel):
     paused: bool = False
     schedules: list[DeploymentSchedule] = Field(default_factory=list)
     concurrency_limit: int | None = None
-    concurrency_options: dict[str, Any] | None = None
+    concurrency_options: ConcurrencyOptionsResponse | None = None
     global_concurrency_limit: dict[str, Any] | None = None
     job_variables: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -131,7 +143,7 @@ class Deployment(ObjectModel):
     created_by: dict[str, Any] | None = None
     updated_by: dict[str, Any] | None = None
     work_pool_name: str | None = None
-    status: str | None = "NOT_READY"
+    status: Literal["READY", "NOT_READY"] | None = "NOT_READY"
     enforce_parameter_schema: bool = True
 
 

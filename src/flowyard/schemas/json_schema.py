@@ -42,11 +42,11 @@ from jsonschema import ValidationError
 
 from flowyard.schemas.json_schema_engine import (
     MAX_DEPTH,
-    MAX_PATTERN_LENGTH,
     OWN_MESSAGES,
     SchemaError,
     first_errors,
 )
+from flowyard.schemas.json_schema_meta import MAX_PATTERN_LENGTH
 
 BASE_STEPS = 5_000
 STEPS_PER_VALUE_NODE = 20

@@ -4,12 +4,8 @@ validator, guarded for schemas as untrusted as the values they check.
 jsonschema runs the keywords and resolves ``$ref`` (through ``referencing``, with a registry
 that fetches nothing). Around every keyword (:func:`_guarded`) this module adds what a
 schema from a request needs: a step budget, a nesting limit, ``$ref`` cycles and non-local
-references refused, and a check of each schema node the value reaches against the 2020-12
-meta-schema, made shallow (a subschema is "an object or a boolean"; its own node is checked
-when the value gets there). The full meta-schema, run once on the whole schema, would cost
-17 ms for a 1.4 kB pydantic schema (measured; ``$dynamicRef`` resolution), work that grows
-with the schema rather than with what the value touches, and its errors name a place in
-the schema rather than the field of the value.
+references refused, and the check of each schema node the value reaches that
+:mod:`.json_schema_meta` makes (which also compiles patterns with RE2).
 
 What is re-stated here rather than run as jsonschema has it, and the measured reason:
 
@@ -41,22 +37,23 @@ from __future__ import annotations
 
 import contextvars
 import itertools
-import reprlib
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-import re2  # type: ignore[import-untyped]
 import referencing
 import referencing.exceptions
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
-from jsonschema_specifications import REGISTRY as META_SCHEMAS  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema.exceptions import UnknownType
+
+from flowyard.schemas.json_schema_meta import (
+    FORMATS,
+    META,
+    compile_pattern,
+    malformed,
+    well_formed,
+)
 
 MAX_DEPTH = 32
-# Longer patterns are refused: the cap keeps compiling a stored pattern cheap.
-MAX_PATTERN_LENGTH = 1_000
-# RE2's memory for one compiled pattern (8 MiB by default, 128 kept in re2's cache); a
-# pattern that needs more is refused as too large.
-_RE2_MAX_MEM = 1 << 20
 _MISSING = object()
 
 Keyword = Callable[[Any, Any, Any, dict[str, Any]], Iterator[ValidationError] | None]
@@ -72,140 +69,42 @@ class SchemaError(ValueError):
         self.reason = reason
 
 
-# --- regular expressions: RE2 only ------------------------------------------------------
-
-
-def compile_pattern(pattern: str) -> Any:
-    """``pattern`` compiled by RE2 (cached by re2); ValueError saying why when RE2 cannot
-    run it: a syntax error, or a feature no linear-time engine has (look-around,
-    back-references)."""
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise ValueError(f"longer than {MAX_PATTERN_LENGTH} characters")
-    options = re2.Options()
-    options.max_mem = _RE2_MAX_MEM
-    options.log_errors = False
-    try:
-        return re2.compile(pattern, options)
-    except re2.error as exc:
-        reason = exc.args[0] if exc.args else exc
-        raise ValueError(reason.decode() if isinstance(reason, bytes) else str(reason)) from None
-
-
-_FORMATS = FormatChecker(formats=())
-
-
-@_FORMATS.checks("regex", raises=ValueError)
-def _is_pattern(value: object) -> bool:
-    if isinstance(value, str):
-        compile_pattern(value)
-    return True
-
-
-# --- the shallow meta-schema ------------------------------------------------------------
-
-_SUBSCHEMA: dict[str, Any] = {"type": ["object", "boolean"]}
-
-
-def _shallow(node: Any, defs: dict[str, Any]) -> Any:
-    """The meta-schema ``node`` with each recursion into a subschema cut to its type, and
-    its references into ``defs`` written out (none of them recursive once cut): jsonschema
-    resolving each one costs more than the check it leads to."""
-    if isinstance(node, dict):
-        if node.get("$dynamicRef") == "#meta":
-            return _SUBSCHEMA
-        ref = node.get("$ref", "")
-        if ref.startswith("#/$defs/"):
-            target = _shallow(defs[ref.removeprefix("#/$defs/")], defs)
-            rest = {k: _shallow(v, defs) for k, v in node.items() if k != "$ref"}
-            return (
-                {**target, **rest}
-                if not target.keys() & rest.keys()
-                else {"allOf": [target], **rest}
-            )
-        return {key: _shallow(value, defs) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_shallow(value, defs) for value in node]
-    return node
-
-
-def _shallow_meta_schema() -> dict[str, Any]:
-    # Annotations (meta-data, content, format) are not checked: nothing here reads them.
-    vocabularies = [
-        META_SCHEMAS.contents(f"https://json-schema.org/draft/2020-12/meta/{name}")
-        for name in ("core", "applicator", "validation")
-    ]
-    defs = {name: d for meta in vocabularies for name, d in meta.get("$defs", {}).items()}
-    properties = {
-        keyword: _shallow(shape, defs)
-        for meta in vocabularies
-        for keyword, shape in meta["properties"].items()
-    }
-    top = Draft202012Validator.META_SCHEMA["properties"]
-    properties["definitions"] = _shallow(top["definitions"], defs)  # draft 7's $defs
-    properties["items"] = {"anyOf": [_SUBSCHEMA, {"type": "array", "items": _SUBSCHEMA}]}
-    return {"type": "object", "properties": properties}
-
-
-# The meta-schema's own patterns ($id, $anchor) are fixed and linear; jsonschema runs them.
-_META = Draft202012Validator(
-    _shallow_meta_schema(), format_checker=_FORMATS, registry=referencing.Registry()
-)
-_COUNT = "a non-negative integer"
-_ONE = "a schema (an object or a boolean)"
-_MANY = "a non-empty list of schemas"
-_BY_NAME = "an object of schemas"
-_SHAPES: dict[str, str] = {
-    **dict.fromkeys(("minLength", "maxLength", "minItems", "maxItems"), _COUNT),
-    **dict.fromkeys(("minProperties", "maxProperties", "minContains", "maxContains"), _COUNT),
-    **dict.fromkeys(("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"), "a number"),
-    **dict.fromkeys(("pattern", "$ref", "$dynamicRef", "$anchor", "$dynamicAnchor"), "a string"),
-    **dict.fromkeys(("allOf", "anyOf", "oneOf", "prefixItems"), _MANY),
-    **dict.fromkeys(("properties", "patternProperties", "$defs", "definitions"), _BY_NAME),
-    **dict.fromkeys(("additionalProperties", "not", "if", "then", "else", "contains"), _ONE),
-    "propertyNames": _ONE,
-    "dependentSchemas": _BY_NAME,
-    "items": "a schema or a list of schemas",
-    "multipleOf": "a number greater than 0",
-    "$id": "a URI reference without a fragment",
-    "type": "a JSON type name or a list of them",
-    "enum": "a list",
-    "required": "a list of distinct strings",
-    "dependentRequired": "an object of lists of distinct strings",
-    "uniqueItems": "a boolean",
-}
-
-
-def _malformed(error: ValidationError, node: dict[str, Any]) -> str:
-    where = list(error.absolute_path)
-    keyword = str(where[0]) if where else "the schema"
-    if error.validator == "format":  # the one format checked: "regex"
-        return f"{keyword} {error.instance!r} is not a valid regular expression ({error.cause})."
-    shape = _SHAPES.get(keyword)
-    if shape is None or keyword not in node:
-        return f"{keyword}: {error.message}."
-    return f"{keyword} must be {shape}, not {reprlib.repr(node[keyword])}."
-
-
 # --- one check's state ------------------------------------------------------------------
 
 
 class _Run:
     """The state of one check: what the guards count and where in the value it is."""
 
-    __slots__ = ("additional", "budget", "checked", "depth", "path", "prefix", "refs", "skip")
+    __slots__ = (
+        "active",
+        "additional",
+        "budget",
+        "checked",
+        "depth",
+        "path",
+        "prefix",
+        "skip",
+        "trusted",
+    )
 
     def __init__(
-        self, prefix: str, budget: int, additional: bool, skip: Callable[[Any], bool] | None
+        self,
+        prefix: str,
+        budget: int,
+        additional: bool,
+        skip: Callable[[Any], bool] | None,
+        trusted: bool,
     ) -> None:
         self.prefix = prefix
+        self.trusted = trusted  # every node was checked already (see well_formed)
         self.budget = budget
         self.additional = additional
         self.skip = skip
         self.depth = 0
         self.path: list[str | int] = []
-        # The references followed since the value last descended, one set per level: one
-        # met again means the schema loops without consuming anything.
-        self.refs: list[set[str]] = [set()]
+        # The references being followed, each with the value it was met on: one met again
+        # on the same value means the schema loops without consuming anything.
+        self.active: set[tuple[str, int]] = set()
         self.checked: dict[int, Any] = {}  # id -> node (kept alive, so ids stay unique)
 
     def where(self) -> str:
@@ -217,12 +116,12 @@ class _Run:
             raise SchemaError(self.where(), "the schema is too complex to check this value.")
 
     def check_node(self, node: dict[str, Any]) -> None:
-        if id(node) in self.checked:
+        if self.trusted or id(node) in self.checked:
             return
         self.checked[id(node)] = node
-        error = next(_META.iter_errors(node), None)
+        error = next(META.iter_errors(node), None)
         if error is not None:
-            raise SchemaError(self.where(), _malformed(error, node))
+            raise SchemaError(self.where(), malformed(error, node))
 
 
 _RUN: contextvars.ContextVar[_Run] = contextvars.ContextVar("flowyard_json_schema_run")
@@ -249,7 +148,7 @@ def _guarded(keyword: Keyword) -> Keyword:
             raise
         except referencing.exceptions.Unresolvable as exc:
             raise SchemaError(state.where(), f"a reference does not resolve ({exc}).") from None
-        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError, UnknownType) as exc:
             # jsonschema on a node shaped in a way the meta-schema check let through
             raise SchemaError(state.where(), f"the schema is malformed ({exc}).") from None
         finally:
@@ -263,16 +162,17 @@ def _reference(keyword: Keyword) -> Keyword:
         state = _RUN.get()
         if not ref.startswith("#"):
             raise SchemaError(state.where(), f"$ref {ref!r} is not a local reference (#/...).")
-        active = state.refs[-1]
-        if ref in active:
+        # The value is alive all through the check, so its id names it.
+        here = (ref, id(instance))
+        if here in state.active:
             raise SchemaError(state.where(), f"$ref {ref!r} is cyclic.")
-        active.add(ref)
+        state.active.add(here)
         try:
             yield from keyword(validator, ref, instance, schema) or ()
         except referencing.exceptions.Unresolvable:
             raise SchemaError(state.where(), f"$ref {ref!r} does not resolve.") from None
         finally:
-            active.discard(ref)
+            state.active.discard(here)
 
     return run
 
@@ -285,12 +185,10 @@ def _descend(
     state = _RUN.get()
     mark = len(state.path)
     state.path.append(key)
-    state.refs.append(set())
     try:
         yield from validator.descend(item, schema, path=key, schema_path=schema_key)
     finally:
         del state.path[mark:]
-        del state.refs[mark + 1 :]
 
 
 # --- the keywords re-stated (see the module docstring for why) --------------------------
@@ -407,7 +305,7 @@ _Validator = validators.create(
     meta_schema=Draft202012Validator.META_SCHEMA,
     validators=cast(Any, _KEYWORDS),  # the stubs want generators typed on JSON values
     type_checker=Draft202012Validator.TYPE_CHECKER,
-    format_checker=_FORMATS,
+    format_checker=FORMATS,
     id_of=cast(Any, Draft202012Validator.ID_OF),  # the stubs say it never returns None
 )
 
@@ -455,12 +353,13 @@ def first_errors(
 ) -> list[ValidationError]:
     """The first ``limit`` errors of ``value`` against ``schema`` (``$ref`` resolved in
     ``root``), jsonschema's, found within ``budget`` keyword visits. Raises SchemaError."""
-    token = _RUN.set(_Run(path, budget, additional, skip))
+    clean_root = _without_dialects(root)
+    clean = clean_root if schema is root else _without_dialects(schema)
+    token = _RUN.set(_Run(path, budget, additional, skip, well_formed(clean_root, clean)))
     try:
-        clean_root = _without_dialects(root)
         validator = _Validator(clean_root, registry=referencing.Registry())
-        if schema is not root:
-            validator = validator.evolve(schema=_without_dialects(schema))
+        if clean is not clean_root:
+            validator = validator.evolve(schema=clean)
         errors = validator.iter_errors(value)
         try:
             return list(itertools.islice(errors, limit))

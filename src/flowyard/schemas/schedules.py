@@ -55,6 +55,7 @@ for _name in ("EXPRESSIONS", "TIMESTAMP_TO_DT_CACHE"):
 _RANDOM_OR_HASHED = frozenset({"r", "h"})
 
 
+@lru_cache(maxsize=1024)  # stored schedules are validated again at each scheduler pass
 def check_cron(expression: str) -> str:
     """``expression`` if the official client accepts it as a cron string, else ValueError
     naming it and, when croniter says, why."""

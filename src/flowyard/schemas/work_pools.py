@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -48,6 +48,17 @@ class WorkPoolUpdate(ActionModel):
     storage_configuration: dict[str, Any] | None = None
 
 
+WorkerStatus = Literal["ONLINE", "OFFLINE"]
+
+
+class WorkPoolStorageConfiguration(FlowyardModel):
+    """Where a pool's workers upload and run bundles, and its default result storage."""
+
+    bundle_upload_step: dict[str, Any] | None = None
+    bundle_execution_step: dict[str, Any] | None = None
+    default_result_storage_block_id: uuid.UUID | None = None
+
+
 class WorkPool(ObjectModel):
     name: str
     description: str | None = None
@@ -55,9 +66,11 @@ class WorkPool(ObjectModel):
     base_job_template: dict[str, Any] = Field(default_factory=dict)
     is_paused: bool = False
     concurrency_limit: int | None = None
-    status: str | None = None
+    status: str | None = None  # READY, NOT_READY or PAUSED
     default_queue_id: uuid.UUID | None = None
-    storage_configuration: dict[str, Any] = Field(default_factory=dict)
+    storage_configuration: WorkPoolStorageConfiguration = Field(
+        default_factory=WorkPoolStorageConfiguration
+    )
     active_slots: int | None = None
 
 
@@ -102,7 +115,7 @@ class WorkQueue(ObjectModel):
     filter: dict[str, Any] | None = None
     last_polled: dt.datetime | None = None
     work_pool_name: str | None = None
-    status: str | None = None
+    status: str | None = None  # READY, NOT_READY or PAUSED
     active_slots: int | None = None
 
 
@@ -133,12 +146,13 @@ class Worker(ObjectModel):
     work_pool_id: uuid.UUID
     last_heartbeat_time: dt.datetime | None = None
     heartbeat_interval_seconds: int | None = None
-    status: str = "OFFLINE"
+    status: WorkerStatus = "OFFLINE"
 
 
 class WorkerStatusFilter(ActionModel):
-    any_: list[str] | None = None
-    not_any_: list[str] | None = None
+    # The contract's two statuses: anything else is a 422 naming it, not an empty answer.
+    any_: list[WorkerStatus] | None = None
+    not_any_: list[WorkerStatus] | None = None
 
 
 class WorkerFilter(FilterSet):

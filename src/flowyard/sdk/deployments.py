@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowyard.exceptions import FlowyardError
+from flowyard.exceptions import FlowyardError, InvalidRequest
 
 if TYPE_CHECKING:
     from flowyard.client import SyncFlowyardClient
@@ -49,7 +49,6 @@ def make_schedules(
     ``InvalidRequest`` naming it, before anything is sent."""
     from pydantic import ValidationError
 
-    from flowyard.exceptions import InvalidRequest
     from flowyard.schemas.deployments import DeploymentScheduleCreate
 
     def many(value: Any) -> list[Any]:
@@ -74,13 +73,33 @@ def make_schedules(
             else:
                 out.append(DeploymentScheduleCreate(schedule=item))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = list(first["loc"])
-        if len(loc) > 2 and loc[1] in ("cron", "interval", "rrule"):
-            del loc[1]  # the union's tag, not a field
-        where = ".".join(str(p) for p in loc)
-        raise InvalidRequest(f"{where}: {first['msg']}") from None
+        raise InvalidSchedule(_schedule_problem(exc)) from None
     return out
+
+
+class InvalidSchedule(InvalidRequest, ValueError):
+    """A schedule argument (``cron=``, ``interval=``, ``rrule=``, ``timezone=``) that is not
+    valid: the message names the argument and the value given."""
+
+
+def _schedule_problem(exc: Any) -> str:
+    """``Invalid cron '61 * * * *': [61 * * * *] is not acceptable, out of range``."""
+    first = exc.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    if len(loc) > 2 and loc[1] in ("cron", "interval", "rrule"):
+        del loc[1]  # the union's tag, not a field
+    field_name = loc[-1] if loc else "schedule"
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    value = first.get("input")
+    if isinstance(value, dict | list):  # a whole schedule: its own message says enough
+        return f"Invalid schedule ({'.'.join(loc)}): {reason}"
+    shown = repr(value)
+    # The validator's message repeats the value ("invalid cron string 'x': why"): keep why.
+    if f"{shown}: " in reason:
+        reason = reason.split(f"{shown}: ", 1)[1]
+    elif reason.endswith(f" {shown}"):
+        reason = reason[: -len(shown) - 1]
+    return f"Invalid {field_name} {shown}: {reason}"
 
 
 def entrypoint_of(flow: Flow[..., Any], root: Path) -> str:
@@ -221,8 +240,37 @@ def from_source(source: str | Path, entrypoint: str) -> Flow[..., Any]:
 
 
 def deploy(flow: Flow[..., Any], name: str, *, work_pool_name: str, **options: Any) -> uuid.UUID:
-    """Create or update a deployment of ``flow`` run by the workers of ``work_pool_name``."""
-    return to_deployment(flow, name, work_pool_name=work_pool_name, **options).apply()
+    """Create or update a deployment of ``flow`` run by the workers of ``work_pool_name``,
+    and say on stdout what was done and how to run it."""
+    from flowyard.client import get_sync_client
+    from flowyard.exceptions import ObjectNotFound
+
+    deployment = to_deployment(flow, name, work_pool_name=work_pool_name, **options)
+    full_name = f"{flow.name}/{name}"
+    with get_sync_client() as client:
+        try:
+            client.read_deployment_by_name(full_name)
+            done = "Updated"
+        except ObjectNotFound:
+            done = "Created"
+        deployment_id = deployment.apply(client)
+    _announce(done, full_name, deployment_id, work_pool_name, deployment)
+    return deployment_id
+
+
+def _announce(
+    done: str, full_name: str, deployment_id: uuid.UUID, pool: str, deployment: RunnerDeployment
+) -> None:
+    import shlex
+
+    lines = [f"{done} deployment {full_name!r} ({deployment_id}) in work pool {pool!r}."]
+    if deployment.schedules:
+        lines.append(f"Its {len(deployment.schedules)} schedule(s) make runs for the workers.")
+    lines += [
+        f"Start a worker for it:  flowyard worker start --pool {shlex.quote(pool)}",
+        f"Run it now:             flowyard deployment run {shlex.quote(full_name)}",
+    ]
+    print("\n".join(lines), flush=True)
 
 
 def run_deployment(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -85,10 +86,23 @@ def flow_run_id_from_env() -> uuid.UUID:
 
 
 def _fail_run(client: Any, run_id: uuid.UUID, message: str) -> None:
-    """The run could not start (pull steps, import, parameters): it ends Failed with why."""
+    """The run could not start (pull steps, import, parameters): it ends Failed with why,
+    and why is in its logs too (``flowyard flow-run logs``), where one looks first."""
+    import datetime as dt
+    import logging
+
+    from flowyard.schemas.actions import LogCreate
     from flowyard.schemas.states import StateCreate, StateType
 
+    log = LogCreate(
+        name="flowyard.flow_runs",
+        level=logging.ERROR,
+        message=message,
+        timestamp=dt.datetime.now(dt.UTC),
+        flow_run_id=run_id,
+    )
     try:
+        client.create_logs([log])
         client.set_flow_run_state(run_id, StateCreate(type=StateType.FAILED, message=message))
     except FlowyardError as exc:
         print(f"Could not record the failure of flow run {run_id}: {exc}", file=sys.stderr)
@@ -97,7 +111,11 @@ def _fail_run(client: Any, run_id: uuid.UUID, message: str) -> None:
 def execute(run_id: uuid.UUID) -> int:
     """Run flow run ``run_id`` in this process; the exit code."""
     from flowyard.client import get_sync_client
-    from flowyard.sdk.engine.flow_engine import FlowRunEngine, _terminate_on_sigterm
+    from flowyard.sdk.engine.flow_engine import (
+        FlowRunEngine,
+        TerminationSignal,
+        _terminate_on_sigterm,
+    )
     from flowyard.sdk.pull_steps import run_pull_steps
 
     with get_sync_client() as client:
@@ -129,8 +147,14 @@ def execute(run_id: uuid.UUID) -> int:
             _fail_run(client, run_id, message)
             return 1
     engine = FlowRunEngine.adopt(flow, run, parameters)
-    with _terminate_on_sigterm(engine):
-        state = asyncio.run(engine.run_async()) if flow.is_async else engine.run_sync()
+    try:
+        with _terminate_on_sigterm(engine):
+            state = asyncio.run(engine.run_async()) if flow.is_async else engine.run_sync()
+    except TerminationSignal:
+        # A worker stopping the run (a cancellation, or its own shutdown): the engine has
+        # recorded how it ended and logged it; a traceback would only alarm whoever reads
+        # the worker's output. The exit code is the one the signal itself would give.
+        return 128 + signal.SIGTERM
     return 0 if state.is_completed() else 1
 
 

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from flowyard.exceptions import ParameterValidationError
+from flowyard.exceptions import FlowyardError, ParameterValidationError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -262,7 +262,10 @@ class Flow(Generic[P, R]):
         """
         from flowyard.sdk.deployments import to_deployment
 
-        return to_deployment(self, name, **options)
+        try:
+            return to_deployment(self, name, **options)
+        except FlowyardError as exc:
+            raise _at_the_call(exc) from None
 
     def deploy(self, name: str, *, work_pool_name: str, **options: Any) -> Any:
         """Create or update a deployment run by the workers of ``work_pool_name``; its id.
@@ -275,7 +278,10 @@ class Flow(Generic[P, R]):
 
         options.pop("build", None)
         options.pop("push", None)
-        return deploy(self, name, work_pool_name=work_pool_name, **options)
+        try:
+            return deploy(self, name, work_pool_name=work_pool_name, **options)
+        except FlowyardError as exc:
+            raise _at_the_call(exc) from None
 
     def serve(self, name: str, *, pause_on_shutdown: bool = True, **options: Any) -> None:
         """Run this flow's deployment ``name`` from this process until Ctrl-C: its scheduled
@@ -294,12 +300,21 @@ class Flow(Generic[P, R]):
         a deployment whose runs fetch that source first."""
         from flowyard.sdk.deployments import from_source
 
-        return from_source(source, entrypoint)
+        try:
+            return from_source(source, entrypoint)
+        except FlowyardError as exc:
+            raise _at_the_call(exc) from None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_adapters"] = None  # rebuilt on demand; pydantic adapters need not travel
         return state
+
+
+def _at_the_call(exc: FlowyardError) -> FlowyardError:
+    """An error of the caller's arguments (a bad cron, a refused URL), shown at the
+    caller's line: Flowyard's own frames would only hide the message."""
+    return exc.with_traceback(None)
 
 
 def _is_future_like(value: Any) -> bool:

@@ -201,3 +201,17 @@ async def test_the_sorts_the_official_client_names(client: httpx.AsyncClient) ->
     assert [t["name"] for t in longest] == ["long", "short", "unfinished"]
     shortest = await _post(client, "/task_runs/filter", {"sort": "DURATION_ASC"})
     assert [t["name"] for t in shortest] == ["unfinished", "short", "long"]
+
+
+async def test_a_worker_status_outside_the_contract_is_refused_naming_it(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/work_pools/", json={"name": "pool", "type": "process"})
+    ok = {"workers": {"status": {"any_": ["ONLINE"], "not_any_": ["OFFLINE"]}}}
+    assert await _post(client, "/work_pools/pool/workers/filter", ok) == []
+    bad = {"workers": {"status": {"any_": ["online"]}}}
+    response = await client.post("/work_pools/pool/workers/filter", json=bad)
+    assert response.status_code == 422
+    assert response.json()["exception_detail"][0]["loc"] == [
+        "body", "workers", "status", "any_", 0
+    ]

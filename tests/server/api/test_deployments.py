@@ -272,3 +272,32 @@ async def test_work_pool_linkage_and_job_variables(client: httpx.AsyncClient) ->
     )
     assert bad_vars.status_code == 422 and "job_variables.env" in bad_vars.text
     assert (await client.post("/deployments/count", json={})).json() == 1
+
+
+async def test_concurrency_options_are_checked_and_returned_whole(
+    client: httpx.AsyncClient,
+) -> None:
+    # The contract's ConcurrencyOptions: a known strategy and an optional grace period.
+    deployment = await make_deployment(
+        client, concurrency_limit=2, concurrency_options={"collision_strategy": "CANCEL_NEW"}
+    )
+    assert deployment["concurrency_options"] == {
+        "collision_strategy": "CANCEL_NEW", "grace_period_seconds": None
+    }
+    flow_id = deployment["flow_id"]
+    for bad, field in (
+        ({"collision_strategy": "DROP"}, "collision_strategy"),
+        ({"collision_strategy": "ENQUEUE", "grace_period_seconds": 5}, "grace_period_seconds"),
+        ({"grace_period_seconds": 60}, "collision_strategy"),
+    ):
+        body = {"name": "bad", "flow_id": flow_id, "concurrency_options": bad}
+        response = await client.post("/deployments/", json=body)
+        assert response.status_code == 422 and field in response.json()["detail"], response.text
+    patched = await client.patch(
+        f"/deployments/{deployment['id']}",
+        json={"concurrency_options": {"collision_strategy": "ENQUEUE", "grace_period_seconds": 90}},
+    )
+    assert patched.status_code == 204, patched.text
+    read = (await client.get(f"/deployments/{deployment['id']}")).json()
+    expected = {"collision_strategy": "ENQUEUE", "grace_period_seconds": 90}
+    assert read["concurrency_options"] == expected

@@ -288,9 +288,10 @@ def test_cli_inspect_prints_the_blockers() -> None:
     assert [b.kind for b in blockers.blockers] == ["scheduled_in_future"]
     result = CliRunner().invoke(cli_app, ["flow-run", "inspect", str(run.id)])
     assert result.exit_code == 0, result.output
-    assert "Why isn't it running?" in result.output
-    assert "scheduled_in_future: The run is scheduled for" in result.output
-    assert '"blockers"' in result.output
+    assert "Why isn't it running?\n  - The run is scheduled for" in result.output
+    as_json = CliRunner().invoke(cli_app, ["flow-run", "inspect", str(run.id), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert '"blockers"' in as_json.output
 
 
 async def test_blockers_of_a_run_in_a_work_pool(client: httpx.AsyncClient, db: Database) -> None:
@@ -377,7 +378,7 @@ async def test_blockers_of_a_deployment_run(client: httpx.AsyncClient) -> None:
     # A run due now is kept by the pause (only future scheduled runs are removed).
     [blocker] = await blockers(client, waiting)
     assert blocker["kind"] == "deployment_paused"
-    assert blocker["message"] == "Deployment 'nightly' is paused."
+    assert blocker["message"] == "Deployment 'deployed/nightly' is paused."
 
 
 async def test_blockers_show_nothing_of_another_workspace(

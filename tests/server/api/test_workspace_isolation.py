@@ -62,7 +62,9 @@ def _now() -> str:
 
 async def _ok(response: httpx.Response) -> Any:
     request = response.request
-    assert response.is_success, f"{request.method} {request.url}: {response.status_code} {response.text}"
+    assert response.is_success, (
+        f"{request.method} {request.url}: {response.status_code} {response.text}"
+    )
     return response.json() if response.content else None
 
 
@@ -84,9 +86,9 @@ async def populate(client: httpx.AsyncClient, tag: str) -> dict[str, Any]:
     # in twos: the controls delete B's, and each needs its own.
     for suffix in ("", "_2"):
         queue = w[f"queue{suffix}"] = f"{tag}-queue{suffix}"
-        w[f"queue_id{suffix}"] = (
-            await post(f"/work_pools/{w['pool']}/queues", {"name": queue})
-        )["id"]
+        w[f"queue_id{suffix}"] = (await post(f"/work_pools/{w['pool']}/queues", {"name": queue}))[
+            "id"
+        ]
         worker = w[f"worker{suffix}"] = f"{tag}-worker{suffix}"
         await post(f"/work_pools/{w['pool']}/workers/heartbeat", {"name": worker})
     w["deployment_name"] = f"{tag}-deployment"
@@ -193,7 +195,9 @@ async def populate(client: httpx.AsyncClient, tag: str) -> dict[str, Any]:
         w[f"tag_limit{suffix}"] = (
             await post("/concurrency_limits/", {"tag": tag_name, "concurrency_limit": 3})
         )["id"]
-        await post("/concurrency_limits/increment", {"names": [tag_name], "task_run_id": task["id"]})
+        await post(
+            "/concurrency_limits/increment", {"names": [tag_name], "task_run_id": task["id"]}
+        )
         name = w[f"limit_name{suffix}"] = f"{tag}-limit{suffix}"
         w[f"limit{suffix}"] = (await post("/v2/concurrency_limits/", {"name": name, "limit": 3}))[
             "id"
@@ -484,6 +488,18 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
                 "DELETE /flow_runs/{id}/input/{key}", {"id": T("flow_run"), "key": T("input_key")}
             ),
             Probe(
+                "POST /flow_runs/bulk_set_state",
+                body={
+                    "flow_runs": _ids("paused_run"),
+                    "state": {"type": "CANCELLED"},
+                    "force": True,
+                },
+                refused=_empty,
+                control=lambda r: (
+                    r.is_success and [x["status"] for x in r.json()["results"]] == ["ACCEPT"]
+                ),
+            ),
+            Probe(
                 "POST /flow_runs/bulk_delete",
                 body={"flow_runs": _ids("paused_run")},
                 refused=_empty,
@@ -692,6 +708,7 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
             Listing("POST /work_pools/count", {}),
             Listing("POST /work_pools/count", {"work_pools": {"name": {"any_": [T("pool")]}}}),
             Listing("GET /collections/views/aggregate-worker-metadata"),
+            Listing("POST /task_workers/filter", {}),
         ],
     ),
     "work_queues": (
@@ -748,7 +765,9 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
     ),
     "workers": (
         [
-            Probe("POST /work_pools/{work_pool_name}/workers/filter", {"work_pool_name": T("pool")}),
+            Probe(
+                "POST /work_pools/{work_pool_name}/workers/filter", {"work_pool_name": T("pool")}
+            ),
             Probe(
                 "POST /work_pools/{work_pool_name}/workers/heartbeat",
                 {"work_pool_name": T("pool")},
@@ -778,13 +797,14 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
                 control=lambda r: r.status_code == 201,
                 note="a schema for A's block type",
             ),
-            Probe(
-                "PATCH /block_types/{id}", {"id": T("block_type")}, {"description": "changed"}
-            ),
+            Probe("PATCH /block_types/{id}", {"id": T("block_type")}, {"description": "changed"}),
         ],
         [
             Listing("POST /block_types/filter", {}),
-            Listing("POST /block_types/filter", {"block_types": {"slug": {"any_": [T("block_type_slug")]}}}),
+            Listing(
+                "POST /block_types/filter",
+                {"block_types": {"slug": {"any_": [T("block_type_slug")]}}},
+            ),
         ],
     ),
     "block_schemas": (
@@ -833,7 +853,10 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
                 "POST /block_documents/",
                 body={
                     "name": "reference-two",
-                    "data": {"user": "u", "inner": {"$ref": {"block_document_id": T("block_document")}}},
+                    "data": {
+                        "user": "u",
+                        "inner": {"$ref": {"block_document_id": T("block_document")}},
+                    },
                     "block_type_id": O("block_type"),
                     "block_schema_id": O("block_schema"),
                 },
@@ -886,7 +909,9 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
         ],
         [
             Listing("POST /variables/filter", {}),
-            Listing("POST /variables/filter", {"variables": {"name": {"any_": [T("variable_name")]}}}),
+            Listing(
+                "POST /variables/filter", {"variables": {"name": {"any_": [T("variable_name")]}}}
+            ),
             Listing("POST /variables/count", {}),
             Listing("POST /variables/count", {"variables": _ids("variable")}),
         ],
@@ -900,7 +925,9 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
         ],
         [
             Listing("POST /artifacts/filter", {}),
-            Listing("POST /artifacts/filter", {"artifacts": {"key": {"any_": [T("artifact_key")]}}}),
+            Listing(
+                "POST /artifacts/filter", {"artifacts": {"key": {"any_": [T("artifact_key")]}}}
+            ),
             Listing("POST /artifacts/count", {}),
             Listing("POST /artifacts/count", {"artifacts": _ids("artifact")}),
             Listing("POST /artifacts/latest/filter", {}),
@@ -914,14 +941,20 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
             Listing("POST /events/filter", {"filter": {"id": {"id": [T("event")]}}}),
             Listing("POST /events/filter", {"filter": {"resource": {"id": [T("event_resource")]}}}),
             Listing("POST /events/filter", {"limit": 1}),
-            Listing("POST /events/count-by/{countable}", {"filter": {}}, params={"countable": "event"}),
+            Listing(
+                "POST /events/count-by/{countable}", {"filter": {}}, params={"countable": "event"}
+            ),
             Listing(
                 "POST /events/count-by/{countable}",
                 {"filter": {"resource": {"id": [T("event_resource")]}}},
                 params={"countable": "resource"},
             ),
-            Listing("POST /events/count-by/{countable}", {"filter": {}}, params={"countable": "day"}),
-            Listing("GET /events/filter/next", query={"page-token": _page_token(limit=1, offset=1)}),
+            Listing(
+                "POST /events/count-by/{countable}", {"filter": {}}, params={"countable": "day"}
+            ),
+            Listing(
+                "GET /events/filter/next", query={"page-token": _page_token(limit=1, offset=1)}
+            ),
         ],
     ),
     "concurrency_limits": (
@@ -981,10 +1014,22 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
                 {"lease_id": T("limit_lease")},
                 {"lease_duration": 600},
             ),
-            Probe("PATCH /v2/concurrency_limits/{id_or_name}", {"id_or_name": T("limit")}, {"limit": 9}),
-            Probe("PATCH /v2/concurrency_limits/{id_or_name}", {"id_or_name": T("limit_name")}, {"limit": 8}),
+            Probe(
+                "PATCH /v2/concurrency_limits/{id_or_name}",
+                {"id_or_name": T("limit")},
+                {"limit": 9},
+            ),
+            Probe(
+                "PATCH /v2/concurrency_limits/{id_or_name}",
+                {"id_or_name": T("limit_name")},
+                {"limit": 8},
+            ),
             Probe("POST /v2/concurrency_limits/{id_or_name}/reset", {"id_or_name": T("limit")}, {}),
-            Probe("POST /v2/concurrency_limits/{id_or_name}/reset", {"id_or_name": T("limit_name")}, {}),
+            Probe(
+                "POST /v2/concurrency_limits/{id_or_name}/reset",
+                {"id_or_name": T("limit_name")},
+                {},
+            ),
             Probe(
                 "POST /v2/concurrency_limits/decrement-with-lease",
                 body={"lease_id": T("limit_lease")},
@@ -1022,7 +1067,10 @@ VOLATILE = {
 }
 
 
-MAY_BE_EMPTY = {"POST /flow_runs/lateness"}  # no run is late yet
+MAY_BE_EMPTY = {
+    "POST /flow_runs/lateness",  # no run is late yet
+    "POST /task_workers/filter",  # none connected (they connect by websocket)
+}
 UNSTABLE_READS = {
     "POST /flow_runs/lateness",  # a running clock: the lateness of waiting runs grows
     "POST /deployments/get_scheduled_flow_runs",  # a poll: marks the deployments polled
@@ -1249,3 +1297,134 @@ def test_every_workspace_route_naming_an_object_is_in_the_matrix() -> None:
     stale = sorted(covered - routes)
     assert not stale, f"Matrix rows for routes the app does not serve: {stale}"
 
+
+# --- the same names on both sides -----------------------------------------------------------
+
+
+async def _create_named(client: httpx.AsyncClient) -> dict[str, tuple[int, str]]:
+    """One of each named resource, all called "shared": (status, id) by resource."""
+    answers: dict[str, httpx.Response] = {}
+    answers["flow"] = await client.post("/flows/", json={"name": "shared"})
+    flow_id = answers["flow"].json()["id"]
+    answers["pool"] = await client.post("/work_pools/", json={"name": "shared", "type": "process"})
+    answers["queue"] = await client.post("/work_pools/shared/queues", json={"name": "shared"})
+    answers["deployment"] = await client.post(
+        "/deployments/",
+        json={"name": "shared", "flow_id": flow_id, "work_pool_name": "shared"},
+    )
+    answers["variable"] = await client.post("/variables/", json={"name": "shared", "value": 1})
+    answers["tag_limit"] = await client.post(
+        "/concurrency_limits/", json={"tag": "shared", "concurrency_limit": 1}
+    )
+    answers["limit"] = await client.post(
+        "/v2/concurrency_limits/", json={"name": "shared", "limit": 1}
+    )
+    answers["block_type"] = await client.post(
+        "/block_types/", json={"name": "Shared", "slug": "shared"}
+    )
+    block_type_id = answers["block_type"].json()["id"]
+    # The same fields, so the same checksum on both sides.
+    answers["block_schema"] = await client.post(
+        "/block_schemas/", json={"fields": VAULT, "block_type_id": block_type_id}
+    )
+    answers["block_document"] = await client.post(
+        "/block_documents/",
+        json={
+            "name": "shared",
+            "data": {"user": "u", "password": "p"},
+            "block_type_id": block_type_id,
+            "block_schema_id": answers["block_schema"].json()["id"],
+        },
+    )
+    answers["artifact"] = await client.post("/artifacts/", json={"key": "shared", "data": 1})
+    answers["saved_search"] = await client.put(
+        "/saved_searches/", json={"name": "shared", "filters": []}
+    )
+    for name, answer in answers.items():
+        assert answer.is_success, f"{name}: {answer.status_code} {answer.text}"
+    return {name: (answer.status_code, answer.json()["id"]) for name, answer in answers.items()}
+
+
+async def _read_named(client: httpx.AsyncClient, schema_checksum: str) -> dict[str, str]:
+    """Each "shared" object, read back by its name: ids by resource."""
+    paths = {
+        "flow": "/flows/name/shared",
+        "pool": "/work_pools/shared",
+        "queue": "/work_pools/shared/queues/shared",
+        "deployment": "/deployments/name/shared/shared",
+        "variable": "/variables/name/shared",
+        "tag_limit": "/concurrency_limits/tag/shared",
+        "limit": "/v2/concurrency_limits/shared",
+        "block_type": "/block_types/slug/shared",
+        "block_schema": f"/block_schemas/checksum/{schema_checksum}",
+        "block_document": "/block_types/slug/shared/block_documents/name/shared",
+        "artifact": "/artifacts/shared/latest",
+    }
+    read = {}
+    for name, path in paths.items():
+        answer = await client.get(path)
+        assert answer.status_code == 200, f"{name}: {answer.status_code} {answer.text}"
+        read[name] = answer.json()["id"]
+    [search] = (await client.post("/saved_searches/filter", json={})).json()
+    read["saved_search"] = search["id"]
+    return read
+
+
+B_FILTER = {"object": "flow", "property": "name", "type": "string", "operation": "eq", "value": "b"}
+
+
+async def test_the_same_names_in_two_workspaces_are_two_objects(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Every name is unique per workspace, not per server: B creating A's names creates
+    B's own objects (201, not "it exists" nor an upsert of A's), each side reads its own by
+    name, and B's changes by name leave A's objects as they were."""
+    async with app.state.db.write() as session:
+        second = await tenancy.create_workspace(
+            session, app.state.default_account_id, "Second", "second"
+        )
+    prefix = f"/api/accounts/{second.account_id}/workspaces/{second.id}"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=f"http://test{prefix}"
+    ) as other:
+        created_a = await _create_named(client)
+        created_b = await _create_named(other)
+        assert {k: s for k, (s, _) in created_b.items()} == {k: 201 for k in created_b}
+        ids_a = {k: i for k, (_, i) in created_a.items()}
+        ids_b = {k: i for k, (_, i) in created_b.items()}
+        assert not set(ids_a.values()) & set(ids_b.values())
+        checksum = (await client.get(f"/block_schemas/{ids_a['block_schema']}")).json()[
+            "checksum"
+        ]
+        assert await _read_named(client, checksum) == ids_a
+        assert await _read_named(other, checksum) == ids_b
+
+        # B changes its "shared" objects by name; A's stay as they were.
+        before = {
+            "variable": (await client.get("/variables/name/shared")).json(),
+            "tag_limit": (await client.get("/concurrency_limits/tag/shared")).json(),
+            "limit": (await client.get("/v2/concurrency_limits/shared")).json(),
+            "pool": (await client.get("/work_pools/shared")).json(),
+            "queue": (await client.get("/work_pools/shared/queues/shared")).json(),
+        }
+        changes = [
+            other.patch("/variables/name/shared", json={"value": 2}),
+            other.post("/concurrency_limits/", json={"tag": "shared", "concurrency_limit": 5}),
+            other.patch("/v2/concurrency_limits/shared", json={"limit": 5}),
+            other.patch("/work_pools/shared", json={"description": "B's"}),
+            other.patch("/work_pools/shared/queues/shared", json={"description": "B's"}),
+            other.put("/saved_searches/", json={"name": "shared", "filters": [B_FILTER]}),
+        ]
+        for change in changes:
+            answer = await change
+            assert answer.is_success, answer.text
+        assert (await other.get("/variables/name/shared")).json()["value"] == 2
+        assert before == {
+            "variable": (await client.get("/variables/name/shared")).json(),
+            "tag_limit": (await client.get("/concurrency_limits/tag/shared")).json(),
+            "limit": (await client.get("/v2/concurrency_limits/shared")).json(),
+            "pool": (await client.get("/work_pools/shared")).json(),
+            "queue": (await client.get("/work_pools/shared/queues/shared")).json(),
+        }
+        [search] = (await client.post("/saved_searches/filter", json={})).json()
+        assert search["filters"] == []

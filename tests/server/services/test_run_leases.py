@@ -101,7 +101,7 @@ async def test_an_expired_lease_crashes_the_run_and_frees_its_slots(
 
     state = await state_of(client, run_id)
     assert state["type"] == "CRASHED"
-    assert "stopped renewing its lease at" in state["message"]
+    assert "stopped renewing its lease, which expired at" in state["message"]
     assert expired_at.isoformat(timespec="seconds")[:19] in state["message"]
     task_state = (await client.get(f"/task_runs/{task_id}")).json()["state"]
     assert task_state["type"] == "CRASHED"

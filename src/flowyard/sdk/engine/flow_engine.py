@@ -175,6 +175,9 @@ class FlowRunEngine:
             self.info.state = answered
             heartbeat.hold(self.api, self.info.id)  # runs started by a worker/serve(): a lease
             self.started = time.monotonic()
+            # Started before the first line is logged: the run's log lines reach the API
+            # through it (none is found before the run's first task otherwise).
+            _ = self.api.reporter
             if self.info.run_count == 1:
                 self.logger.info(
                     "Beginning flow run %r for flow %r", self.info.name, self.flow.name

@@ -275,9 +275,10 @@ class TaskRunEngine:
                     "Finished in state %r in %s",
                     state,
                     _duration(run),
-                    # Console only: the run's state already says this, and a log row per
-                    # task would double what the API has to store for a big flow.
-                    extra={**_extra(run), "console_only": True},
+                    # Recorded with the flow run's logs too, as the official client does;
+                    # past COMPLETIONS_AT_INFO a big flow's completions are DEBUG, so the
+                    # API stores at most that many of these lines per flow run.
+                    extra=_extra(run),
                 )
         else:
             if task.on_failure and state.type in (states.FAILED, states.CRASHED):

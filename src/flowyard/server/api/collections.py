@@ -1,6 +1,6 @@
 """/collections/views/aggregate-worker-metadata: the worker types this server knows and their
-default base job templates (``prefect work-pool create --type TYPE`` reads it); the data is
-``server/queries/worker_metadata.json``."""
+default base job templates (``prefect work-pool create --type TYPE`` reads it), from
+``operations.collections``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.responses import JSONResponse
-from flowyard.server.queries.worker_metadata import worker_metadata
+from flowyard.server.operations import collections as operations
 
 router = APIRouter(prefix="/collections", tags=["Collections"])
 
@@ -19,4 +19,4 @@ router = APIRouter(prefix="/collections", tags=["Collections"])
     "/views/aggregate-worker-metadata", response_model=dict[str, dict[str, dict[str, Any]]]
 )
 async def read_worker_metadata(ctx: Ctx) -> JSONResponse:
-    return JSONResponse(worker_metadata())
+    return JSONResponse(await operations.read_worker_metadata(ctx))

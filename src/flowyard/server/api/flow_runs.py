@@ -13,6 +13,7 @@ from flowyard.schemas import actions, core
 from flowyard.schemas.base import ActionModel
 from flowyard.schemas.filters import FlowRunFilter, Page, RunFilters
 from flowyard.schemas.history import RunHistoryBody
+from flowyard.schemas.responses import BulkDeleteResponse, FlowRunPage
 from flowyard.schemas.sorting import FlowRunSort
 from flowyard.schemas.states import (
     FlowRunBulkSetStateResponse,
@@ -25,7 +26,7 @@ from flowyard.schemas.states import (
 )
 from flowyard.server.api.dependencies import Ctx
 from flowyard.server.api.pagination import clamp_limit
-from flowyard.server.api.responses import JSONResponse, no_content, respond_many
+from flowyard.server.api.responses import JSONResponse, also, no_content, respond_many
 from flowyard.server.api.runs_common import respond_list, respond_model, respond_page
 from flowyard.server.api.validation import documented_body, parse_body
 from flowyard.server.operations import flow_runs as operations
@@ -66,6 +67,7 @@ class FlowRunBulkSetStateBody(ActionModel):
     "/",
     status_code=201,
     response_model=core.FlowRun,
+    responses=also(200, core.FlowRun, "A run with this idempotency key already existed."),
     openapi_extra=documented_body(CREATE_BODY),
 )
 async def create_flow_run(request: Request, ctx: Ctx) -> Response:
@@ -79,6 +81,7 @@ async def create_flow_run(request: Request, ctx: Ctx) -> Response:
 @router.post(
     "/{id}/set_state",
     response_model=OrchestrationResult,
+    responses=also(201, OrchestrationResult, "The proposed state was accepted."),
     openapi_extra=documented_body(SET_STATE_BODY),
 )
 async def set_state(id: uuid.UUID, request: Request, ctx: Ctx) -> Response:
@@ -108,7 +111,7 @@ async def count_flow_runs(
     return JSONResponse(await operations.count_flow_runs(ctx, body))
 
 
-@router.post("/paginate")
+@router.post("/paginate", response_model=FlowRunPage)
 async def paginate_flow_runs(
     request: Request,
     ctx: Ctx,
@@ -158,7 +161,7 @@ async def delete_flow_run(id: uuid.UUID, ctx: Ctx) -> Response:
     return no_content()
 
 
-@router.post("/bulk_delete")
+@router.post("/bulk_delete", response_model=BulkDeleteResponse)
 async def bulk_delete_flow_runs(
     ctx: Ctx, body: FlowRunBulkDeleteBody = Body(default_factory=FlowRunBulkDeleteBody)
 ) -> JSONResponse:

@@ -17,21 +17,30 @@ def secret_fields_of(fields: dict[str, Any]) -> list[str]:
     return [str(item) for item in value] if isinstance(value, list) else []
 
 
-def _targets(data: Any, parts: list[str]) -> list[tuple[dict[str, Any], str]]:
-    """The (container, key) pairs a path names in ``data``; a list on the way is walked
-    item by item (a secret field of a model in a list field)."""
+Place = tuple[dict[str, Any], str, tuple[Any, ...]]
+
+
+def _places(data: Any, parts: list[str], at: tuple[Any, ...] = ()) -> list[Place]:
+    """(container, key, where) for each value a path names in ``data``, ``where`` being its
+    concrete path (keys and list indexes); a list on the way is walked item by item (a
+    secret field of a model in a list field)."""
     if isinstance(data, list):
-        return [pair for item in data for pair in _targets(item, parts)]
+        return [place for i, item in enumerate(data) for place in _places(item, parts, (*at, i))]
     if not parts or not isinstance(data, dict):
         return []
     head, rest = parts[0], parts[1:]
     keys = list(data) if head == "*" else [head] if head in data else []
     if not rest:
-        return [(data, key) for key in keys]
-    found: list[tuple[dict[str, Any], str]] = []
+        return [(data, key, (*at, key)) for key in keys]
+    found: list[Place] = []
     for key in keys:
-        found.extend(_targets(data[key], rest))
+        found.extend(_places(data[key], rest, (*at, key)))
     return found
+
+
+def _targets(data: Any, parts: list[str]) -> list[tuple[dict[str, Any], str]]:
+    """The (container, key) pairs a path names in ``data``."""
+    return [(container, key) for container, key, _ in _places(data, parts)]
 
 
 def obfuscate(data: dict[str, Any], secret_fields: list[str]) -> dict[str, Any]:
@@ -55,13 +64,13 @@ def keep_masked_secrets(
         return new
     merged = copy.deepcopy(new)
     for path in secret_fields:
-        for container, key in _targets(merged, path.split(".")):
-            if container[key] != OBFUSCATED:
-                continue
-            stored = _targets(old, path.split("."))
-            original = [c[k] for c, k in stored if k == key]
-            if original:
-                container[key] = original[0]
+        parts = path.split(".")
+        # By concrete place, not by key: with a wildcard before the last part (or a list on
+        # the way) many secrets share a key, and each must get its own value back.
+        stored = {where: container[key] for container, key, where in _places(old, parts)}
+        for container, key, where in _places(merged, parts):
+            if container[key] == OBFUSCATED and where in stored:
+                container[key] = stored[where]
     return merged
 
 

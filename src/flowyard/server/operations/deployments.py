@@ -287,7 +287,8 @@ async def get_scheduled_flow_runs(
     )
     stale = await queries.stale_polls(tx.session, tx.workspace_id, deployment_ids)
     if stale:
-        await record_deployment_polls(tx.ctx, stale)  # its own (short) write transaction
+        # In its own short write transaction, unless the caller's is one already.
+        await record_deployment_polls(tx if tx.writable else tx.ctx, stale)
     now = utcnow()
     return [run_queries.flow_run_schema_from_row(row, now) for row in rows]
 

@@ -76,7 +76,7 @@ class HandleResumingPausedFlows(Rule[orm.FlowRun]):
             return
         timeout = initial.state_details.pause_timeout
         if timeout is not None and timeout < self.ctx.now:
-            message = f"The flow was {shown} and never resumed."
+            message = "The flow run was paused and never resumed before its timeout."
             failed = State(type=StateType.FAILED, message=message)
             self.reject_transition(
                 failed, f"The flow run {_verb(proposed)} has timed out and can no longer resume."

@@ -89,9 +89,16 @@ async def insert_scheduled_flow_runs(
         notify_after_commit(session)  # wake workers long-polling their queues
     by_id = {d.id: d for d in deployments}
     flow_names = await _flow_names(session, {run["flow_id"] for run in new_runs})
+    # The runs of one deployment share their related resources (flow, deployment, queue,
+    # pool, tags): built once per deployment, not once per run.
+    shared: dict[Any, list[dict[str, str]]] = {}
     for run, state in states:
-        deployment = by_id.get(run["deployment_id"])
-        found = _related(run, deployment, flow_names.get(run["flow_id"]))
+        found = shared.get(run["deployment_id"])
+        if found is None:
+            deployment = by_id.get(run["deployment_id"])
+            found = shared[run["deployment_id"]] = _related(
+                run, deployment, flow_names.get(run["flow_id"])
+            )
         event = state_event("flow-run", run["id"], run["name"], 0, None, state, found)
         outbox.emit(session, run["workspace_id"], event)
     return len(new_runs)
@@ -136,7 +143,8 @@ async def _flow_names(session: AsyncSession, flow_ids: set[uuid.UUID]) -> dict[u
 def _related(
     run: Mapping[str, Any], deployment: DeploymentRow | None, flow_name: str | None
 ) -> list[dict[str, str]]:
-    """What ``instrumentation.flow_run_related`` lists for a run, from values in hand."""
+    """What ``instrumentation.flow_run_related`` lists for a run, from values in hand
+    (the same for every run a deployment's schedules make: its queue, pool and tags)."""
     found = [related("flow", run["flow_id"], flow_name)]
     found.append(
         related("deployment", run["deployment_id"], deployment.name if deployment else None)

@@ -148,10 +148,12 @@ async def _deployment(session: AsyncSession, run: orm.FlowRun) -> list[FlowRunBl
     name = values.get("name", str(run.deployment_id))
     found = []
     if values.get("paused"):
+        # Named as users name it (flowyard deployment resume flow/name): with its flow.
+        flow_name = await session.scalar(sa.select(orm.Flow.name).where(orm.Flow.id == run.flow_id))
         found.append(
             FlowRunBlocker(
                 kind="deployment_paused",
-                message=f"Deployment {name!r} is paused.",
+                message=f"Deployment {f'{flow_name}/{name}'!r} is paused.",
                 details={"deployment_id": str(run.deployment_id), "deployment_name": name},
             )
         )

@@ -58,7 +58,7 @@ async def settle_expired_leases(db: Database, now: dt.datetime | None = None) ->
             expired = await queries.read_expired_leases(session, now_, BATCH)
         for lease in expired:
             message = (
-                "The process holding the run stopped renewing its lease at "
+                "The process holding the run stopped renewing its lease, which expired at "
                 f"{_when(lease.expiration)}."
             )
             async with db.write() as session:
