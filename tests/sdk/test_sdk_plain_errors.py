@@ -66,11 +66,12 @@ def test_deploy_says_what_it_made_and_how_to_run_it(
 
 
 SLOW_FLOW = """
-import time
+import pathlib, sys, time
 from flowyard import flow
 
 @flow
 def slow():
+    (pathlib.Path(__file__).parent / "started").touch()
     time.sleep(120)
 """
 
@@ -94,7 +95,7 @@ def test_a_cancelled_run_ends_without_a_traceback(flowyard_home: Path, tmp_path:
     try:
         with get_sync_client() as client:
             deadline = time.monotonic() + 120
-            while client.read_flow_run(run.id).state_type != StateType.RUNNING:
+            while not (tmp_path / "started").exists():  # the flow's own code is running
                 assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.2)
             # What a worker does on a cancel: Cancelling, then SIGTERM to the process.

@@ -100,12 +100,29 @@ def _banner(settings: Settings, host: str, port: int) -> None:
         f"  Database: {mask_url_password(settings.resolved_database_url)}",
         "",
         "Point the flowyard client at this server with:",
-        f"  flowyard config set FLOWYARD_API_URL={base}/api",
+        f"  {_this_flowyard()} config set FLOWYARD_API_URL={base}/api",
         "(the official prefect client: PREFECT_API_URL=" + base + "/api)",
         "",
     ]
     typer.echo("\n".join(lines))
     sys.stdout.flush()  # seen at once even when stdout is a pipe
+
+
+def _this_flowyard() -> str:
+    """How to run this very ``flowyard`` from the user's shell: ``flowyard`` when that is
+    what the PATH finds, else its path (``.venv/bin/flowyard`` after ``make run``, whose
+    venv is not activated), so that the command printed works when pasted."""
+    import shutil
+    from pathlib import Path
+
+    here = Path(sys.executable).parent / "flowyard"  # not resolved: a venv's python is a link
+    found = shutil.which("flowyard")
+    if not here.exists() or (found is not None and Path(found).resolve() == here.resolve()):
+        return "flowyard"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
 
 
 def _run_on_database(action: Callable[[Database], Awaitable[None]]) -> str:

@@ -197,6 +197,13 @@ class Runner:
             for deployment_id in self.deployment_ids:
                 with contextlib.suppress(Exception):
                     await client.update_deployment(deployment_id, paused=True)
+            names = ", ".join(f"{d.flow.name}/{d.name}" for d in self.deployments)
+            print(
+                f"Stopped serving. Paused {names}: their scheduled runs are removed until they "
+                "are served again (or resumed: flowyard deployment resume <flow>/<name>).",
+                flush=True,
+            )
+            return
         print("Stopped serving.", flush=True)
 
 

@@ -10,6 +10,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from race_helpers import Contention
+
+from flowyard.server.queries import concurrency_limits as limit_queries
 
 V1 = "/concurrency_limits"
 V2 = "/v2/concurrency_limits"
@@ -229,13 +232,19 @@ async def test_workspace_prefix_serves_the_same_routes(
     assert (await client.get(f"{prefix}{V2}/tag:db/leases")).json() == []
 
 
-async def test_racing_v1_increments_never_exceed_the_limit(client: httpx.AsyncClient) -> None:
+async def test_v1_increments_sent_at_once_never_exceed_the_limit(
+    client: httpx.AsyncClient, contention: Contention
+) -> None:
+    """Racing (PostgreSQL), all eight reach the limit's row together; its lock lets them
+    count one at a time."""
     await _create_tag(client, "race", 3)
 
     async def take() -> int:
         body = {"names": ["race"], "task_run_id": str(uuid.uuid4())}
         return (await client.post(f"{V1}/increment", json=body)).status_code
 
-    statuses = await asyncio.gather(*(take() for _ in range(20)))
-    assert sorted(statuses) == [200] * 3 + [423] * 17
+    gate = contention.hold(limit_queries, "lock_active_limits", 8)
+    statuses = await asyncio.gather(*(take() for _ in range(8)))
+    assert gate.met is contention.racing
+    assert sorted(statuses) == [200] * 3 + [423] * 5
     assert len((await client.get(f"{V1}/tag/race")).json()["active_slots"]) == 3

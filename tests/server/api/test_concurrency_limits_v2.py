@@ -6,9 +6,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
+from race_helpers import Contention
 
 from flowyard.server.database import orm
 from flowyard.server.database.engine import Database
+from flowyard.server.queries import concurrency_limits as limit_queries
 from flowyard.server.services.concurrency_leases import reap_expired_leases
 
 BASE = "/v2/concurrency_limits"
@@ -114,10 +116,17 @@ async def test_an_inactive_limit_is_ignored(client: httpx.AsyncClient) -> None:
         assert response.status_code == 200 and response.json()["limits"] == []
 
 
-async def test_racing_increments_never_exceed_the_limit(client: httpx.AsyncClient) -> None:
+async def test_increments_sent_at_once_never_exceed_the_limit(
+    client: httpx.AsyncClient, contention: Contention
+) -> None:
+    """Racing (PostgreSQL), all eight reach the limit's row together; its lock lets them
+    count one at a time: three slots, three leases, five 423s."""
     await _create(client, "race", 3)
-    responses = await asyncio.gather(*(_take(client, "race") for _ in range(20)))
-    assert sorted(r.status_code for r in responses) == [200] * 3 + [423] * 17
+    gate = contention.hold(limit_queries, "lock_active_limits", 8)
+    responses = await asyncio.gather(*(_take(client, "race") for _ in range(8)))
+    assert gate.met is contention.racing
+    assert sorted(r.status_code for r in responses) == [200] * 3 + [423] * 5
+    contention.release()
     assert await _active(client, "race") == 3
 
 

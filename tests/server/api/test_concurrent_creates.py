@@ -1,19 +1,18 @@
-"""Concurrent creates of the same deployment, work pool or work queue: on PostgreSQL they can
-all pass the "does it exist?" read before any inserts. The unique constraint decides: a
-deployment upsert that loses becomes an update (200), a pool or queue create that loses is
-a 409, never a 500.
-
-Each test holds every request between its read and its insert until all have read (or half
-a second has passed: on SQLite writes are serialised, so the others cannot get there)."""
+"""Creates of the same deployment, work pool or work queue sent at once. On PostgreSQL they
+all pass the "does it exist?" read before any inserts (the ``contention`` fixture holds each
+request there until all have read): the unique constraint decides, and a deployment upsert
+that loses becomes an update (200), a pool or queue create that loses is a 409, never a 500.
+On SQLite the single writer runs them one after another: the same outcome, with no race
+(the test ids say ``[race]`` or ``[serialised]``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+from race_helpers import Contention
 
 from flowyard.server.queries import deployments as deployment_queries
 from flowyard.server.queries import work_pools as pool_queries
@@ -21,42 +20,13 @@ from flowyard.server.queries import work_pools as pool_queries
 N = 5
 
 
-def hold_until_all_arrive(
-    monkeypatch: pytest.MonkeyPatch, module: Any, name: str, *, answer: Any = ...
-) -> None:
-    """Wrap ``module.name``: its first N calls (one per request) each wait until all N are
-    waiting (at most half a second), then run the original; when all N did meet and
-    ``answer`` is given, they return it instead, as losers of the race would have seen.
-    Later calls run as usual."""
-    original: Callable[..., Awaitable[Any]] = getattr(module, name)
-    arrived = 0
-    everyone = asyncio.Event()
-
-    async def held(*args: Any, **kwargs: Any) -> Any:
-        nonlocal arrived
-        arrived += 1
-        if arrived > N:
-            return await original(*args, **kwargs)
-        if arrived == N:
-            everyone.set()
-        try:
-            await asyncio.wait_for(everyone.wait(), 0.5)
-            met = True
-        except TimeoutError:
-            met = False
-        result = await original(*args, **kwargs)
-        return answer if met and answer is not ... else result
-
-    monkeypatch.setattr(module, name, held)
-
-
-async def test_concurrent_deployment_upserts_make_one_deployment(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_deployment_upserts_sent_at_once_make_one_deployment(
+    client: httpx.AsyncClient, contention: Contention
 ) -> None:
     flow_id = (await client.post("/flows/", json={"name": "racy"})).json()["id"]
     await client.post("/work_pools/", json={"name": "pool", "type": "process"})
     # _link_work_pool runs after the existing deployment is looked up, before the insert.
-    hold_until_all_arrive(monkeypatch, deployment_queries, "_link_work_pool")
+    gate = contention.hold(deployment_queries, "_link_work_pool", N)
     bodies = [
         {
             "name": "nightly",
@@ -68,6 +38,7 @@ async def test_concurrent_deployment_upserts_make_one_deployment(
         for i in range(N)
     ]
     answers = await asyncio.gather(*(client.post("/deployments/", json=b) for b in bodies))
+    assert gate.met is contention.racing
     assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]
     assert sorted(a.status_code for a in answers) == [200] * (N - 1) + [201]
     assert len({a.json()["id"] for a in answers}) == 1
@@ -77,17 +48,18 @@ async def test_concurrent_deployment_upserts_make_one_deployment(
     assert len(deployment["schedules"]) == 1
 
 
-async def test_concurrent_work_pool_creates_answer_409(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_work_pool_creates_sent_at_once_make_one_pool_and_409s(
+    client: httpx.AsyncClient, contention: Contention
 ) -> None:
-    hold_until_all_arrive(monkeypatch, pool_queries, "read_work_pool_by_name")
+    gate = contention.hold(pool_queries, "read_work_pool_by_name", N)
     body = {"name": "pool", "type": "process"}
     answers = await asyncio.gather(*(client.post("/work_pools/", json=body) for _ in range(N)))
+    assert gate.met is contention.racing
     assert sorted(a.status_code for a in answers) == [201] + [409] * (N - 1), [
         a.text for a in answers
     ]
     assert all("already exists" in a.json()["detail"] for a in answers if a.status_code == 409)
-    monkeypatch.undo()
+    contention.release()
     assert (await client.post("/work_pools/count", json={})).json() == 1
     queues = (await client.post("/work_pools/pool/queues/filter", json={})).json()
     assert [q["name"] for q in queues] == ["default"]
@@ -118,31 +90,34 @@ async def test_a_lost_pool_or_queue_create_race_is_409(
     assert sorted(q["name"] for q in queues) == ["default", "q", "r"]
 
 
-async def test_concurrent_work_queue_creates_answer_409(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_work_queue_creates_sent_at_once_make_one_queue_and_409s(
+    client: httpx.AsyncClient, contention: Contention
 ) -> None:
     await client.post("/work_pools/", json={"name": "pool", "type": "process"})
-    hold_until_all_arrive(monkeypatch, pool_queries, "read_work_queue_by_name")
+    gate = contention.hold(pool_queries, "read_work_queue_by_name", N)
     answers = await asyncio.gather(
         *(client.post("/work_pools/pool/queues", json={"name": "q"}) for _ in range(N))
     )
+    assert gate.met is contention.racing
     assert sorted(a.status_code for a in answers) == [201] + [409] * (N - 1), [
         a.text for a in answers
     ]
-    monkeypatch.undo()
+    contention.release()
     queues = (await client.post("/work_pools/pool/queues/filter", json={})).json()
     assert sorted(q["name"] for q in queues) == ["default", "q"]
 
 
-async def test_concurrent_queues_without_a_pool_share_the_default_pool(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_queues_without_a_pool_sent_at_once_share_the_default_pool(
+    client: httpx.AsyncClient, contention: Contention
 ) -> None:
-    # Every request finds no default-agent-pool and creates it: one wins, the others use it.
-    hold_until_all_arrive(monkeypatch, pool_queries, "read_work_pool_by_name", answer=None)
+    # Racing, every request finds no default-agent-pool and creates it: one wins, the others
+    # use it.
+    gate = contention.hold(pool_queries, "read_work_pool_by_name", N, answer=None)
     answers = await asyncio.gather(
         *(client.post("/work_queues/", json={"name": f"q{i}"}) for i in range(N))
     )
-    monkeypatch.undo()
+    assert gate.met is contention.racing
+    contention.release()
     assert [a.status_code for a in answers] == [201] * N, [a.text for a in answers]
     assert {a.json()["work_pool_name"] for a in answers} == {"default-agent-pool"}
     assert (await client.post("/work_pools/count", json={})).json() == 1

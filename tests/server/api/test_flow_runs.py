@@ -4,9 +4,11 @@ import uuid
 
 import httpx
 from fastapi import FastAPI
+from race_helpers import Contention
 from run_helpers import at, make_flow, make_run
 
 from flowyard.server.database.engine import Database
+from flowyard.server.queries import flow_runs as flow_run_queries
 from flowyard.server.queries import tenancy
 
 # --- create and read ----------------------------------------------------------------------
@@ -59,10 +61,16 @@ async def test_create_is_idempotent_per_flow_and_key(client: httpx.AsyncClient) 
     assert (await client.post("/flow_runs/count", json={})).json() == 2
 
 
-async def test_concurrent_creates_with_one_key_make_one_run(client: httpx.AsyncClient) -> None:
+async def test_creates_with_one_idempotency_key_sent_at_once_make_one_run(
+    client: httpx.AsyncClient, contention: Contention
+) -> None:
+    """Racing (PostgreSQL), all six find no run with the key, all insert: the unique
+    constraint lets one in and the others answer with its run."""
     flow_id = await make_flow(client)
     body = {"flow_id": flow_id, "idempotency_key": "race"}
+    gate = contention.hold(flow_run_queries, "read_flow_run_by_idempotency_key", 6)
     responses = await asyncio.gather(*(client.post("/flow_runs/", json=body) for _ in range(6)))
+    assert gate.met is contention.racing
     assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
     assert (await client.post("/flow_runs/count")).json() == 1

@@ -4,7 +4,10 @@ from typing import Any
 
 import httpx
 import pytest
+from race_helpers import Contention
 from run_helpers import at, make_flow, make_run
+
+from flowyard.server.queries import task_runs as task_run_queries
 
 
 async def make_task_run(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
@@ -72,11 +75,13 @@ async def test_client_chosen_id_is_kept(
     assert repeat.status_code == 200 and repeat.json()["id"] == chosen
 
 
-async def test_concurrent_creates_of_one_task_run_make_one(
-    client: httpx.AsyncClient, flow_run: dict[str, Any]
+async def test_creates_of_one_task_run_sent_at_once_make_one(
+    client: httpx.AsyncClient, flow_run: dict[str, Any], contention: Contention
 ) -> None:
     body = {"flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": "0"}
+    gate = contention.hold(task_run_queries, "read_existing_task_run", 6)
     responses = await asyncio.gather(*(client.post("/task_runs/", json=body) for _ in range(6)))
+    assert gate.met is contention.racing
     assert sorted(r.status_code for r in responses) == [200] * 5 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
 

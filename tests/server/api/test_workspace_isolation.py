@@ -1393,9 +1393,7 @@ async def test_the_same_names_in_two_workspaces_are_two_objects(
         ids_a = {k: i for k, (_, i) in created_a.items()}
         ids_b = {k: i for k, (_, i) in created_b.items()}
         assert not set(ids_a.values()) & set(ids_b.values())
-        checksum = (await client.get(f"/block_schemas/{ids_a['block_schema']}")).json()[
-            "checksum"
-        ]
+        checksum = (await client.get(f"/block_schemas/{ids_a['block_schema']}")).json()["checksum"]
         assert await _read_named(client, checksum) == ids_a
         assert await _read_named(other, checksum) == ids_b
 

@@ -57,9 +57,7 @@ async def _document(client: httpx.AsyncClient) -> str:
 
 
 async def _stored(client: httpx.AsyncClient, document_id: str) -> dict[str, Any]:
-    answer = await client.get(
-        f"/block_documents/{document_id}", params={"include_secrets": "true"}
-    )
+    answer = await client.get(f"/block_documents/{document_id}", params={"include_secrets": "true"})
     data: dict[str, Any] = answer.json()["data"]
     return data
 

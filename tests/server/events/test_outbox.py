@@ -66,7 +66,7 @@ async def test_listeners_see_events_only_after_the_commit(app: FastAPI, db: Data
         stored = {row.id for row in await _stored(db, "test.")}
         seen.extend((event.id, event.event, int(event.id in stored)) for _, event in batch)
 
-    db.commit_listeners.append(listener)
+    db.add_commit_listener(listener)
     try:
         first = _event()
         async with db.write() as session:
@@ -77,7 +77,7 @@ async def test_listeners_see_events_only_after_the_commit(app: FastAPI, db: Data
                 outbox.emit(session, app.state.default_workspace_id, _event())
                 raise RuntimeError
     finally:
-        db.commit_listeners.remove(listener)
+        db.remove_commit_listener(listener)
     assert seen == [(first.id, "test.happened", 1)]
 
 
@@ -108,3 +108,42 @@ async def test_flow_run_states_are_events_as_the_official_server_writes_them(
     again = await client.post(f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "RUNNING"}})
     assert again.json()["status"] != "ACCEPT"
     assert len(await _stored(db, "prefect.flow-run.")) == 2
+
+
+async def test_announced_events_go_only_to_listeners_that_want_them(
+    app: FastAPI, db: Database
+) -> None:
+    built: list[int] = []
+    everything: list[str] = []
+    stored_only: list[str] = []
+    announced = _event("test.announced")
+
+    def build() -> list[tuple[uuid.UUID, core.Event]]:
+        built.append(1)
+        return [(app.state.default_workspace_id, announced)]
+
+    async def all_events(batch: Sequence[Any]) -> None:
+        everything.extend(event.event for _, event in batch)
+
+    async def stored_events(batch: Sequence[Any]) -> None:
+        stored_only.extend(event.event for _, event in batch)
+
+    async def commit_both() -> None:
+        async with db.write() as session:
+            outbox.emit(session, app.state.default_workspace_id, _event("test.stored"))
+            outbox.announce(session, build)
+
+    db.add_commit_listener(stored_events, announced=False)
+    try:
+        await commit_both()
+        assert built == [] and stored_only == ["test.stored"]  # nobody wanted them: not built
+        db.add_commit_listener(all_events)
+        await commit_both()
+    finally:
+        db.remove_commit_listener(stored_events)
+        db.remove_commit_listener(all_events)
+    assert built == [1]
+    assert everything == ["test.stored", "test.announced"]
+    assert stored_only == ["test.stored", "test.stored"]
+    # Announced, never stored.
+    assert [row.event for row in await _stored(db, "test.")] == ["test.stored", "test.stored"]

@@ -489,8 +489,15 @@ def _terminate_on_sigterm(engine: FlowRunEngine) -> Iterator[None]:
         yield
         return
 
+    raised = False
+
     def on_sigterm(signum: int, frame: Any) -> None:
-        raise TerminationSignal()
+        # Once: a cancelled run often gets two (its heartbeat's and its worker's), and a
+        # second one must not cut short the recording of how the run ended.
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise TerminationSignal()
 
     signal.signal(signal.SIGTERM, on_sigterm)
     try:

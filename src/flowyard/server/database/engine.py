@@ -85,8 +85,9 @@ class Database:
         self._writes = 0
         self._analyzed_rows: dict[str, int] | None = None
         self._optimizer: asyncio.Task[None] | None = None
-        # Called with the events of every committed write transaction (in commit order).
-        self.commit_listeners: list[CommitListener] = []
+        # Called with the events of every committed write transaction (in commit order);
+        # see add_commit_listener.
+        self.commit_listeners: list[tuple[CommitListener, bool]] = []
         json_options: dict[str, Any] = {
             "json_serializer": json_dumps,
             "json_deserializer": json_loads,
@@ -169,21 +170,37 @@ class Database:
         if self._writes % ANALYZE_CHECK_EVERY == 0:
             self.optimize_soon()
 
+    def add_commit_listener(self, listener: CommitListener, *, announced: bool = True) -> None:
+        """Call ``listener`` with the events of each committed write transaction.
+
+        ``announced=False``: only the events stored in the ``event`` table, not those
+        announced without a copy there (task-run states: thousands per flow, built only for
+        listeners that want them).
+        """
+        if all(existing is not listener for existing, _ in self.commit_listeners):
+            self.commit_listeners.append((listener, announced))
+
+    def remove_commit_listener(self, listener: CommitListener) -> None:
+        self.commit_listeners = [e for e in self.commit_listeners if e[0] is not listener]
+
     async def _committed(self, session: AsyncSession) -> None:
         items = session.sync_session.info.pop(COMMITTED_EVENTS, None)
         if not items or not self.commit_listeners:
             return
         # An item is an event, or a callable making events that are announced but stored
-        # as other rows (built only now that someone listens).
-        events: list[Any] = []
-        for item in items:
-            if callable(item):
-                events.extend(item())
-            else:
-                events.append(item)
-        for listener in self.commit_listeners:
+        # as other rows (built only if a listener wants them).
+        stored = [item for item in items if not callable(item)]
+        everything: list[Any] | None = None
+        for listener, announced in self.commit_listeners:
+            if announced and everything is None:
+                everything = []
+                for item in items:
+                    everything.extend(item() if callable(item) else (item,))
+            batch = everything if announced and everything is not None else stored
+            if not batch:
+                continue
             try:
-                await listener(events)
+                await listener(batch)
             except Exception:
                 logger.exception("Commit listener %r failed", listener)
 

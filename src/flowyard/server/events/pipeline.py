@@ -83,6 +83,10 @@ class EventPipeline:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+        # Events that writers emit with their changes (queries.outbox) reach the same
+        # listeners as ingested ones, once committed. Only once someone listens: the
+        # announced task-run events are built only for listeners.
+        self.db.add_commit_listener(self.notify)
 
     async def publish(self, workspace_id: uuid.UUID, event: core.Event) -> None:
         """Queue one event; waits while the queue is full (that wait is the backpressure)."""
@@ -93,16 +97,11 @@ class EventPipeline:
         await self._queue.join()
 
     async def start(self) -> None:
-        # Events that writers emit with their changes (queries.outbox) reach the same
-        # listeners as ingested ones, once committed.
-        if self.notify not in self.db.commit_listeners:
-            self.db.commit_listeners.append(self.notify)
         if self._consumer is None:
             self._consumer = asyncio.create_task(self._consume(), name="flowyard-event-pipeline")
 
     async def stop(self) -> None:
-        if self.notify in self.db.commit_listeners:
-            self.db.commit_listeners.remove(self.notify)
+        self.db.remove_commit_listener(self.notify)
         if self._consumer is None:
             return
         await self.drain()

@@ -71,7 +71,8 @@ async def start(app: Any, interval: float = LOOP_SECONDS) -> Stop:
     db: Database = app.state.db
     event = asyncio.Event()
     _wakers.add(event)
-    db.commit_listeners.append(_on_commit)
+    # Stored events only: deployment changes, never the task-run states.
+    db.add_commit_listener(_on_commit, announced=False)
 
     async def loop() -> None:
         while True:
@@ -89,8 +90,7 @@ async def start(app: Any, interval: float = LOOP_SECONDS) -> Stop:
 
     async def stop() -> None:
         _wakers.discard(event)
-        if _on_commit in db.commit_listeners:
-            db.commit_listeners.remove(_on_commit)
+        db.remove_commit_listener(_on_commit)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
