@@ -18,8 +18,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,39 +146,82 @@ def _make_dry_run(*args: str) -> str:
     ).stdout
 
 
+def no_venv_env() -> dict[str, str]:
+    """The environment of a shell where ``make run`` was typed: no Flowyard settings, and
+    the venv it makes neither activated nor on the PATH."""
+    venv_bin = (ROOT / ".venv" / "bin").resolve()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWYARD_", "PREFECT_"))}
+    env.pop("VIRTUAL_ENV", None)
+    paths = env.get("PATH", "").split(os.pathsep)
+    env["PATH"] = os.pathsep.join(p for p in paths if p and Path(p).resolve() != venv_bin)
+    return env
+
+
 class Server:
-    def __init__(self, url: str, banner: str, home: Path) -> None:
-        self.url, self.banner, self.home = url, banner, home
+    """A running server, and what it printed so far."""
+
+    def __init__(self, url: str, proc: subprocess.Popen[str]) -> None:
+        self.url = url
+        self._proc = proc
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._reader.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # drained, so that the server never blocks on its output
+            self.output.append(line)
+
+    def close(self) -> None:
+        self._reader.join(timeout=10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_embedded_server_left() -> Iterator[None]:
+    yield
+    from flowyard.client import shutdown_embedded
+
+    shutdown_embedded()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The server, started by the command `make run PORT=…` runs (from the repository)."""
     port = _free_port()
-    [start] = [line for line in _make_dry_run("run", f"PORT={port}").splitlines() if "start" in line]
+    [start] = [
+        line for line in _make_dry_run("run", f"PORT={port}").splitlines() if "start" in line
+    ]
     argv = shlex.split(start)
     if not (ROOT / argv[0]).exists():
         pytest.skip(f"no {argv[0]} here: the README's setup has not been made in this checkout")
     home = tmp_path_factory.mktemp("server-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWYARD_", "PREFECT_"))}
-    env["FLOWYARD_HOME"] = str(home)
+    env = {**no_venv_env(), "FLOWYARD_HOME": str(home)}
     proc = subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    url = f"http://127.0.0.1:{port}/api"
+    running = Server(f"http://127.0.0.1:{port}/api", proc)
 
     def healthy() -> bool:
-        assert proc.poll() is None, proc.communicate()[0]
+        assert proc.poll() is None, "".join(running.output)
         try:
-            return bool(httpx.get(f"{url}/health", timeout=1).json() is True)
+            return bool(httpx.get(f"{running.url}/health", timeout=1).json() is True)
         except httpx.TransportError:
             return False
 
     try:
         wait_until(healthy, "the server to start")
-        yield Server(url, "", home)
+        yield running
     finally:
-        Server.banner = stop(proc, signal.SIGTERM)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        running.close()
 
 
 @pytest.fixture
@@ -194,33 +239,25 @@ def test_setup_make_run_and_the_command_it_prints(server: Server, tmp_path: Path
     assert "pytest" in _make_dry_run("test")
 
     # The line the banner prints works when pasted, in the repository, with no venv active.
-    port = server.url.split(":")[-1].split("/")[0]
-    argv, env = _banner_command(port), embedded_env(tmp_path / "client-home")
-    env["PATH"] = "/usr/bin:/bin"
-    env.pop("VIRTUAL_ENV", None)
-    pasted = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert pasted.returncode == 0, pasted.stderr
+    [printed] = [line for line in server.output if " config set " in line]
+    assert printed.strip().endswith(f"config set FLOWYARD_API_URL={server.url}"), printed
+    env = {**no_venv_env(), "FLOWYARD_HOME": str(tmp_path / "client-home")}
+    pasted = subprocess.run(
+        shlex.split(printed), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert pasted.returncode == 0, (printed, pasted.stderr)
     # ... and so does the README's own line.
     [readme_line] = command_lines(block("Set up", 1, "bash"))
-    ran = subprocess.run(readme_line, cwd=ROOT, env=env, capture_output=True, text=True)
+    ran = subprocess.run(
+        readme_line, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert ran.returncode == 0, ran.stderr
-    assert "FLOWYARD_API_URL='http://127.0.0.1:4200/api' (from profile)" in subprocess.run(
-        [readme_line[0], "config", "view"], cwd=ROOT, env=env, capture_output=True, text=True
-    ).stdout
-
-
-def _banner_command(port: str) -> list[str]:
-    """What `server start` prints to connect, as a process in this checkout would print it."""
-    from flowyard.cli import server as server_cli
-
-    here = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        shown = server_cli._this_flowyard()
-    finally:
-        os.chdir(here)
-    assert shown in (".venv/bin/flowyard", "flowyard", str(Path(sys.executable).parent / "flowyard"))
-    return [*shlex.split(shown), "config", "set", f"FLOWYARD_API_URL=http://127.0.0.1:{port}/api"]
+    assert (
+        "FLOWYARD_API_URL='http://127.0.0.1:4200/api' (from profile)"
+        in subprocess.run(
+            [readme_line[0], "config", "view"], cwd=ROOT, env=env, capture_output=True, text=True
+        ).stdout
+    )
 
 
 def test_the_server_synopsis_names_real_options() -> None:
@@ -297,7 +334,10 @@ def _scheduled(deployment: str) -> int:
 
     with get_sync_client() as client:
         found = client.read_deployment_by_name(deployment)
-        flt = {"deployment_id": {"any_": [str(found.id)]}, "state": {"type": {"any_": ["SCHEDULED"]}}}
+        flt = {
+            "deployment_id": {"any_": [str(found.id)]},
+            "state": {"type": {"any_": ["SCHEDULED"]}},
+        }
         return client.count_flow_runs(flow_run_filter=FlowRunFilter.model_validate(flt))
 
 
@@ -314,13 +354,14 @@ def test_readme_serve_example_and_deployment_commands(on_server: Server, tmp_pat
         text=True,
     )
     try:
-        wait_until(lambda: _deployed("greet/hourly", "nightly_report/nightly"), "serve() to start")
+        wait_until(partial(_serving, serving), "serve() to start")
         run_line, *others = command_lines(block("Deployments and schedules", 1, "bash"))
-        cli(run_line)
+        created = re.search(r"\(([0-9a-f-]{36})\)", cli(run_line).output)
+        assert created, "deployment run does not say which run it created"
         [run] = wait_until(
             lambda: _runs(
+                id={"any_": [created.group(1)]},
                 state={"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}},
-                name={"like_": ""},
             ),
             "the requested run to finish",
         )
@@ -337,12 +378,17 @@ def test_readme_serve_example_and_deployment_commands(on_server: Server, tmp_pat
             elif argv[2] == "resume":
                 assert _scheduled("greet/hourly") > 0  # ... and come back
         assert _deployed("greet/hourly") is False  # deleted
-        assert _scheduled("nightly_report/nightly") > 0
+        assert _scheduled("nightly-report/nightly") > 0
     finally:
         output = stop(serving)  # Ctrl-C
     assert serving.returncode == 0, output
-    assert "Paused" in output and "nightly_report/nightly" in output, output
-    assert _scheduled("nightly_report/nightly") == 0  # as the README says Ctrl-C does
+    assert "Paused" in output and "nightly-report/nightly" in output, output
+    assert _scheduled("nightly-report/nightly") == 0  # as the README says Ctrl-C does
+
+
+def _serving(proc: subprocess.Popen[str]) -> bool:
+    assert proc.poll() is None, proc.communicate()[0]
+    return _deployed("greet/hourly", "nightly-report/nightly")
 
 
 def _deployed(*names: str) -> bool:
@@ -358,9 +404,15 @@ def _deployed(*names: str) -> bool:
     return True
 
 
-def test_readme_work_pool_commands(on_server: Server) -> None:
+def _pool_ready(pool: str, worker: subprocess.Popen[str]) -> bool:
     from flowyard.client import get_sync_client
 
+    assert worker.poll() is None, worker.communicate()[0]
+    with get_sync_client() as client:
+        return client.read_work_pool(pool).status == "READY"
+
+
+def test_readme_work_pool_commands(on_server: Server) -> None:
     commands = command_lines(block("Work pools and workers", 0, "bash"))
     worker: subprocess.Popen[str] | None = None
     try:
@@ -374,12 +426,7 @@ def test_readme_work_pool_commands(on_server: Server) -> None:
                     text=True,
                 )
 
-                def ready() -> bool:
-                    assert worker is not None and worker.poll() is None, worker
-                    with get_sync_client() as client:
-                        return client.read_work_pool("local").status == "READY"
-
-                wait_until(ready, "the worker to poll its pool")
+                wait_until(partial(_pool_ready, "local", worker), "the worker to poll its pool")
                 continue
             shown = cli(argv).output
             if argv[1:3] == ["work-pool", "ls"]:
@@ -425,7 +472,9 @@ def test_readme_pause_resume_cancel_and_inspect(on_server: Server, tmp_path: Pat
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     with get_sync_client() as client:
         flow_id = client.read_flow_run(paused.id).flow_id
-        state = StateCreate(type=StateType.SCHEDULED, state_details=StateDetails(scheduled_time=later))
+        state = StateCreate(
+            type=StateType.SCHEDULED, state_details=StateDetails(scheduled_time=later)
+        )
         waiting = client.create_flow_run(flow_id, state=state)
     shown = cli([*inspect[:3], str(waiting.id)]).output
     assert "Why isn't it running?\n  - The run is scheduled for" in shown, shown
@@ -483,7 +532,10 @@ def test_readme_concurrency_example_uses_the_limits_it_creates(tmp_path: Path) -
 
 def test_readme_settings_and_profiles(tmp_path: Path) -> None:
     home = str(tmp_path / "home")
-    outputs = [cli(argv, FLOWYARD_HOME=home).output for argv in command_lines(block("Settings and profiles"))]
+    outputs = [
+        cli(argv, FLOWYARD_HOME=home).output
+        for argv in command_lines(block("Settings and profiles"))
+    ]
     assert "Set FLOWYARD_API_URL=http://127.0.0.1:4200/api" in outputs[0]
     assert "FLOWYARD_API_URL='http://127.0.0.1:4200/api' (from profile)" in outputs[1]
     assert "Unset FLOWYARD_API_URL" in outputs[2]

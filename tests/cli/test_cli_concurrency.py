@@ -75,9 +75,12 @@ def test_global_limits_and_their_leases(flowyard: Flowyard) -> None:
 
     leases = flowyard("global-concurrency-limit", "leases", "gcl")
     assert leases.exit_code == 0, leases.output
-    assert str(lease.lease_id) in leases.output and f"flow_run {holder}" in leases.output
+    short = str(lease.lease_id).replace("-", "")[-8:]  # the table's short ids
+    assert short in leases.output and f"flow_run {holder.hex[-8:]}" in leases.output
+    listed = json.loads(flowyard("global-concurrency-limit", "leases", "gcl", "--json").output)
+    assert [item["id"] for item in listed] == [str(lease.lease_id)]
 
-    revoked = flowyard("global-concurrency-limit", "revoke", str(lease.lease_id))
+    revoked = flowyard("global-concurrency-limit", "revoke", short)  # as the table shows it
     assert revoked.exit_code == 0 and "free" in revoked.output, revoked.output
     shown = json.loads(flowyard("global-concurrency-limit", "inspect", "gcl").output)
     assert shown["active_slots"] == 0 and shown["leases"] == []

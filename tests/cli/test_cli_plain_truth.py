@@ -115,9 +115,7 @@ def _script(home: Path, body: str, *args: str) -> subprocess.CompletedProcess[st
     )
 
 
-def test_logs_of_an_sdk_run_have_the_engine_lines(
-    flowyard: Flowyard, flowyard_home: Path
-) -> None:
+def test_logs_of_an_sdk_run_have_the_engine_lines(flowyard: Flowyard, flowyard_home: Path) -> None:
     ran = _script(
         flowyard_home,
         """
@@ -170,7 +168,9 @@ def test_a_run_that_failed_to_start_says_why_in_its_logs(
     assert "missing.py" in logs
 
 
-@pytest.mark.parametrize("command", [["version"], ["flow-run", "ls"], ["config", "view", "--show-defaults"]])
+@pytest.mark.parametrize(
+    "command", [["version"], ["flow-run", "ls"], ["config", "view", "--show-defaults"]]
+)
 def test_a_closed_pipe_is_not_an_error(flowyard_home: Path, command: list[str]) -> None:
     """``flowyard ... | head -1``: the reader is gone before the command writes."""
     env = {**os.environ, "FLOWYARD_HOME": str(flowyard_home), "COLUMNS": "80"}

@@ -47,23 +47,29 @@ def test_flow_ls(flowyard: Flowyard, runs: dict[str, FlowRun]) -> None:
     assert "etl" in result.output and "report" in result.output
 
 
+def short(run: FlowRun) -> str:
+    return run.id.hex[-8:]
+
+
+def listed(flowyard: Flowyard, *args: str) -> set[str]:
+    result = flowyard("flow-run", "ls", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return {run["id"] for run in json.loads(result.stdout)}
+
+
 def test_flow_run_ls(flowyard: Flowyard, runs: dict[str, FlowRun]) -> None:
     result = flowyard("flow-run", "ls")
     assert result.exit_code == 0, result.output
     for run in runs.values():
-        assert str(run.id) in result.output
+        assert short(run) in result.output
     assert "Completed" in result.output and "Pending" in result.output
+    assert listed(flowyard) == {str(run.id) for run in runs.values()}
 
 
 def test_flow_run_ls_filters(flowyard: Flowyard, runs: dict[str, FlowRun]) -> None:
-    completed = flowyard("flow-run", "ls", "--state", "completed").output
-    assert str(runs["done"].id) in completed and str(runs["pending"].id) not in completed
-
-    of_report = flowyard("flow-run", "ls", "--flow-name", "report").output
-    assert str(runs["other"].id) in of_report and str(runs["done"].id) not in of_report
-
-    limited = flowyard("flow-run", "ls", "--limit", "1").output
-    assert sum(str(run.id) in limited for run in runs.values()) == 1
+    assert listed(flowyard, "--state", "completed") == {str(runs["done"].id)}
+    assert listed(flowyard, "--flow-name", "report") == {str(runs["other"].id)}
+    assert len(listed(flowyard, "--limit", "1")) == 1
 
 
 def test_flow_run_ls_unknown_state_is_one_line(flowyard: Flowyard) -> None:
@@ -73,7 +79,7 @@ def test_flow_run_ls_unknown_state_is_one_line(flowyard: Flowyard) -> None:
 
 
 def test_flow_run_inspect(flowyard: Flowyard, runs: dict[str, FlowRun]) -> None:
-    result = flowyard("flow-run", "inspect", str(runs["done"].id))
+    result = flowyard("flow-run", "inspect", str(runs["done"].id), "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["id"] == str(runs["done"].id)
@@ -102,6 +108,8 @@ def test_bad_and_missing_ids_are_one_line(flowyard: Flowyard, command: str) -> N
     assert line == "Error: 'not-a-uuid' is not a valid flow run id (expected a UUID)."
     line = one_error_line(flowyard("flow-run", command, str(uuid.uuid4())))
     assert line == "Error: Flow run not found."
+    line = one_error_line(flowyard("flow-run", command, "0ceb9fd2"))  # a table's short id
+    assert line == "Error: '0ceb9fd2' is a short id: give the flow run's full id (in 'ls --json')."
 
 
 def test_unreachable_server_is_one_line(

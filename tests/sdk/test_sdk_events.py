@@ -1,10 +1,19 @@
 """Runs of Flowyard's SDK leave the same events as the official client's: every state a
-flow run or task run enters is a ``prefect.flow-run.*`` / ``prefect.task-run.*`` event."""
+flow run or task run enters is a ``prefect.flow-run.*`` / ``prefect.task-run.*`` event, in
+the feed (stored) or, for the states a reporter batch coalesced, on the live stream."""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
 
 from flowyard import flow, task
 from flowyard.client import get_sync_client
 from flowyard.schemas.filters import EventFilter, EventNameFilter
 from flowyard.sdk.engine import api
+from flowyard.server.database.engine import Database
 
 
 @task
@@ -17,7 +26,7 @@ def pipeline() -> int:
     return double(1) + double(2)
 
 
-def test_a_flow_of_two_tasks_leaves_an_event_per_state() -> None:
+def test_a_flow_of_two_tasks_leaves_its_events_in_the_feed() -> None:
     assert pipeline() == 6
     reporter = api.current_reporter()
     assert reporter is not None and reporter.flush(timeout=60)
@@ -31,13 +40,39 @@ def test_a_flow_of_two_tasks_leaves_an_event_per_state() -> None:
     task_events = client.read_events(
         EventFilter(event=EventNameFilter(prefix=["prefect.task-run."])), limit=50
     )
-    names = sorted(e.event for e in task_events)
-    assert names.count("prefect.task-run.Completed") == 2
-    assert names.count("prefect.task-run.Running") == 2
-    run_ids = {e.resource["prefect.resource.id"] for e in task_events}
-    assert len(run_ids) == 2
+    assert [e.event for e in task_events].count("prefect.task-run.Completed") == 2
+    assert len({e.resource["prefect.resource.id"] for e in task_events}) == 2
     flow_run_id = flow_events[0].resource["prefect.resource.id"]
     for event in task_events:
         assert {"prefect.resource.id": flow_run_id, "prefect.resource.role": "flow-run"} in (
             event.related
         )
+
+
+async def test_coalesced_states_reach_the_live_listeners(
+    client: httpx.AsyncClient, app: FastAPI, db: Database
+) -> None:
+    flow = (await client.post("/flows/", json={"name": "etl"})).json()
+    run = (await client.post("/flow_runs/", json={"flow_id": flow["id"]})).json()
+    task_run_id, pending, running, done = (str(uuid.uuid4()) for _ in range(4))
+    report = {
+        "id": task_run_id, "flow_run_id": run["id"], "name": "double-0", "task_key": "double",
+        "dynamic_key": "0", "state_id": done, "state_type": "COMPLETED",
+        "state_timestamp": "2030-01-01T00:00:02Z",
+        "passed_states": [
+            {"id": pending, "type": "PENDING", "timestamp": "2030-01-01T00:00:00Z"},
+            {"id": running, "type": "RUNNING", "timestamp": "2030-01-01T00:00:01Z"},
+        ],
+    }  # fmt: skip
+    seen: list[tuple[str, str]] = []
+
+    async def listener(batch: Sequence[Any]) -> None:
+        seen.extend((str(e.id), e.event) for _, e in batch if e.event.startswith("prefect.task"))
+
+    db.add_commit_listener(listener)
+    try:
+        assert (await client.post("/task_runs/reports", json=[report])).status_code == 204
+    finally:
+        db.remove_commit_listener(listener)
+    assert seen == [(pending, "prefect.task-run.Pending"), (running, "prefect.task-run.Running"),
+                    (done, "prefect.task-run.Completed")]  # fmt: skip

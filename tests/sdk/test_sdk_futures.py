@@ -22,6 +22,10 @@ from flowyard import (
 from flowyard.exceptions import UpstreamTaskError
 from flowyard.sdk.context import get_run_context
 
+# How long a task waits for an event another must set. Never reached when the code works;
+# a bound only so that a broken test fails instead of hanging.
+EVENT_TIMEOUT = 60.0
+
 
 def flow_run_id() -> Any:
     return get_run_context().flow_run.id  # type: ignore[union-attr]
@@ -191,38 +195,55 @@ def test_result_timeout() -> None:
 
 
 def test_wait_and_as_completed() -> None:
+    """``as_completed`` yields futures as they finish, not as submitted: each task waits for
+    its own event, and the flow releases the next one only once the previous future came
+    out. ``wait`` with a timeout returns what is done by then: nothing, here."""
+    released = [threading.Event() for _ in range(3)]
+    unblock = threading.Event()
+
     @task
-    def sleep_for(seconds: float) -> float:
-        time.sleep(seconds)
-        return seconds
+    def when_released(i: int) -> int:
+        assert released[i].wait(EVENT_TIMEOUT)
+        return i
+
+    @task
+    def blocked() -> None:
+        assert unblock.wait(EVENT_TIMEOUT)
 
     @flow
     def pipeline() -> Any:
-        futures = [sleep_for.submit(s) for s in (0.4, 0.0, 0.2)]
-        order = [f.result() for f in as_completed(futures)]
-        done, not_done = wait([sleep_for.submit(5)], timeout=0.1)
+        futures = [when_released.submit(i) for i in range(3)]
+        release_order = [1, 2, 0]
+        released[release_order[0]].set()
+        order = []
+        for future in as_completed(futures):
+            order.append(future.result())
+            if len(order) < len(release_order):
+                released[release_order[len(order)]].set()
+        done, not_done = wait([blocked.submit()], timeout=0.1)
+        unblock.set()
         return order, len(done), len(not_done)
 
-    started = time.monotonic()
     order, done, not_done = pipeline()
-    assert order == [0.0, 0.2, 0.4]
+    assert order == [1, 2, 0]
     assert (done, not_done) == (0, 1)
-    assert time.monotonic() - started < 10
 
 
 def test_thread_pool_runs_submitted_tasks_concurrently() -> None:
+    """Ten tasks that can only finish together: each waits at a barrier that opens once all
+    ten are waiting, which only ten tasks running at the same time can do. (One after
+    another, the first would wait alone until the barrier's timeout breaks it.)"""
+    together = threading.Barrier(10, timeout=EVENT_TIMEOUT)
+
     @task
-    def nap() -> None:
-        time.sleep(0.3)
+    def meet() -> int:
+        return together.wait()  # this task's place in the arrivals, 0 to 9
 
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=10))
-    def pipeline() -> None:
-        for future in [nap.submit() for _ in range(10)]:
-            future.wait()
+    def pipeline() -> list[int]:
+        return [future.result() for future in [meet.submit() for _ in range(10)]]
 
-    started = time.monotonic()
-    pipeline()
-    assert time.monotonic() - started < 2
+    assert sorted(pipeline()) == list(range(10))
 
 
 def test_flow_waits_for_unreturned_submitted_tasks(recorded: Any) -> None:

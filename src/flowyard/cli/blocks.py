@@ -142,7 +142,7 @@ def type_ls(as_json: JsonOption = False, output: OutputOption = None) -> None:
             Column("Slug", flex=True),
             Column("Name", flex=True),
             Column("Built in"),
-            Column("Description", flex=True),
+            Column("Description", flex=True, secondary=True),
         ],
         (
             [

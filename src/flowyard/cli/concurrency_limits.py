@@ -234,8 +234,13 @@ def global_leases(name: NameArg, as_json: JsonOption = False, output: OutputOpti
         return
     print_table(
         f"Leases on {name}",
-        [Column("Lease"), Column("Slots"), Column("Holder", flex=True), Column("Expires"),
-         Column("Since")],
+        [
+            Column("Lease"),
+            Column("Slots"),
+            Column("Holder", flex=True),
+            Column("Expires"),
+            Column("Since"),
+        ],
         (
             [
                 short_id(lease.id),

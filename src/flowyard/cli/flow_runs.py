@@ -136,9 +136,7 @@ def ls(
 
 
 @flow_run_app.command()
-def inspect(
-    flow_run_id: IdArg, as_json: JsonOption = False, output: OutputOption = None
-) -> None:
+def inspect(flow_run_id: IdArg, as_json: JsonOption = False, output: OutputOption = None) -> None:
     """Show one flow run: its flow, deployment, state, times and parameters; for a run
     waiting to start, what holds it. --json prints it as JSON (with its blockers)."""
     import json

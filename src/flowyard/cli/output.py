@@ -74,6 +74,8 @@ class Column:
     header: str
     flex: bool = False
     markup: bool = False
+    # A flex column that gives way first (a description): it gets what the others leave.
+    secondary: bool = False
 
 
 ID = Column("ID")
@@ -93,18 +95,29 @@ def short_id(value: object) -> str:
     return str(value).replace("-", "")[-ID_LENGTH:]
 
 
-def fit_widths(natural: Sequence[int], flex: Sequence[bool], total: int) -> list[int]:
+def fit_widths(
+    natural: Sequence[int], flex: Sequence[bool], total: int, secondary: Sequence[bool] = ()
+) -> list[int]:
     """Column widths that fit ``total`` cells: fixed columns keep their natural width, flex
-    columns share what is left (each at most its natural width, the narrowest first)."""
+    columns share what is left (each at most its natural width, the narrowest first), the
+    primary ones before the ``secondary`` ones, which get what they leave."""
     widths = list(natural)
-    room = total - COLUMN_GAP * (len(widths) - 1) - sum(
-        w for w, f in zip(widths, flex, strict=True) if not f
+    late = list(secondary) or [False] * len(widths)
+    room = (
+        total
+        - COLUMN_GAP * (len(widths) - 1)
+        - sum(w for w, f in zip(widths, flex, strict=True) if not f)
     )
-    flexible = sorted((i for i, f in enumerate(flex) if f), key=lambda i: natural[i])
-    for position, index in enumerate(flexible):
-        share = room // (len(flexible) - position)
-        widths[index] = max(MIN_FLEX_WIDTH, min(natural[index], share))
-        room -= widths[index]
+    first = [i for i, f in enumerate(flex) if f and not late[i]]
+    then = [i for i, f in enumerate(flex) if f and late[i]]
+    room -= MIN_FLEX_WIDTH * len(then)  # kept for the secondary columns
+    for group, extra in ((first, MIN_FLEX_WIDTH * len(then)), (then, 0)):
+        room += extra
+        ordered = sorted(group, key=lambda i: natural[i])
+        for position, index in enumerate(ordered):
+            share = room // (len(ordered) - position)
+            widths[index] = max(MIN_FLEX_WIDTH, min(natural[index], share))
+            room -= widths[index]
     return widths
 
 
@@ -131,7 +144,9 @@ def print_table(title: str, columns: Sequence[Column], rows: Iterable[Sequence[s
         max([len(column.header)] + [row[i].cell_len for row in cells])
         for i, column in enumerate(columns)
     ]
-    widths = fit_widths(natural, [c.flex for c in columns], out.width)
+    widths = fit_widths(
+        natural, [c.flex for c in columns], out.width, [c.secondary for c in columns]
+    )
     if len(title) > out.width:
         title = title[: out.width - 1] + "…"
     table = Table(

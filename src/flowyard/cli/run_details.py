@@ -81,9 +81,7 @@ def idle_pool_hint(client: SyncFlowyardClient, run: FlowRun) -> str | None:
     if not online:
         return None
     active = client.read_flow_runs(
-        work_pool_filter=filters.WorkPoolFilter(
-            name=filters.NameFilter(any_=[run.work_pool_name])
-        ),
+        work_pool_filter=filters.WorkPoolFilter(name=filters.NameFilter(any_=[run.work_pool_name])),
         flow_run_filter=filters.FlowRunFilter.model_validate(
             {"state": {"type": {"any_": list(ACTIVE_STATES)}}}
         ),

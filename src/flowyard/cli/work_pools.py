@@ -9,8 +9,8 @@ import typer
 from flowyard.cli.output import (
     Column,
     JsonOption,
-    fail,
     OutputOption,
+    fail,
     print_json,
     print_models,
     print_table,
@@ -144,7 +144,6 @@ def resume(name: NameArg) -> None:
 def delete(name: NameArg) -> None:
     """Delete a work pool (refused while runs of it are unfinished)."""
     from flowyard.client import get_sync_client
-
     from flowyard.exceptions import ObjectAlreadyExists
 
     with get_sync_client() as client:

@@ -82,13 +82,18 @@ async def populate(client: httpx.AsyncClient, tag: str) -> dict[str, Any]:
     w["saved_search"] = (await _ok(await client.put("/saved_searches/", json=search)))["id"]
     w["pool"] = f"{tag}-pool"
     w["pool_id"] = (await post("/work_pools/", {"name": w["pool"], "type": "process"}))["id"]
-    # Objects a group deletes twice (by id and by name, or through another's path) come
-    # in twos: the controls delete B's, and each needs its own.
-    for suffix in ("", "_2"):
+    # What a group's controls delete is B's own and used by no other group (so that any
+    # subset of the groups, in order, may run: pytest-xdist splits them): a second pool with
+    # nothing in it, queues besides the one the deployment uses, and so on. Objects deleted
+    # twice (by id and by name, or through another's path) come in twos for the same reason.
+    w["empty_pool"] = f"{tag}-empty-pool"
+    await post("/work_pools/", {"name": w["empty_pool"], "type": "process"})
+    for suffix in ("", "_2", "_3"):
         queue = w[f"queue{suffix}"] = f"{tag}-queue{suffix}"
         w[f"queue_id{suffix}"] = (await post(f"/work_pools/{w['pool']}/queues", {"name": queue}))[
             "id"
         ]
+    for suffix in ("", "_2"):
         worker = w[f"worker{suffix}"] = f"{tag}-worker{suffix}"
         await post(f"/work_pools/{w['pool']}/workers/heartbeat", {"name": worker})
     w["deployment_name"] = f"{tag}-deployment"
@@ -262,7 +267,7 @@ async def worlds(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worl
     """A, the default workspace (``/api``), and B, a second workspace of the same account
     (``/api/accounts/…/workspaces/…``), populated alike. One pair for the module: the rows
     of a group leave A as it was (that is the test) and change only B's own objects, in
-    the controls, in an order that leaves the next groups' objects in place."""
+    the controls, never ones another group needs (see :func:`populate`)."""
     home = tmp_path_factory.mktemp("isolation")
     async with _database_url(home) as url:
         db = Database(url)
@@ -700,7 +705,8 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
             ),
             Probe("POST /work_pools/{name}/concurrency_status", {"name": T("pool")}, {}),
             Probe("PATCH /work_pools/{name}", {"name": T("pool")}, {"description": "changed"}),
-            Probe("DELETE /work_pools/{name}", {"name": T("pool")}),
+            # An empty pool: nothing would stop its deletion but the workspace.
+            Probe("DELETE /work_pools/{name}", {"name": T("empty_pool")}),
         ],
         [
             Listing("POST /work_pools/filter", {}),
@@ -756,7 +762,7 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
                 {"work_pool_name": T("pool"), "name": T("queue_2")},
                 refused=lambda r: r.status_code in (404, 409),
             ),
-            Probe("DELETE /work_queues/{id}", {"id": T("queue_id")}),
+            Probe("DELETE /work_queues/{id}", {"id": T("queue_id_3")}),
         ],
         [
             Listing("POST /work_queues/filter", {}),

@@ -426,3 +426,81 @@ async def test_task_cache_hit_comes_before_the_terminal_state_guard(
     await set_task_state(db, workspace_id, task_id, proposal(S.COMPLETED, data=data, **key))
     again = await set_task_state(db, workspace_id, task_id, proposal(S.RUNNING, **key))
     assert again.state is not None and again.state.name == "Cached"
+
+
+# --- bookkeeping: GlobalFlowPolicy, GlobalTaskPolicy ------------------------------------------
+
+
+async def test_states_are_stamped_by_the_server_clock_in_order(
+    db: Database, workspace_id: uuid.UUID
+) -> None:
+    """SetStateTimestamp: a client's timestamp is not the state's; each state comes after
+    the one it replaces."""
+    run_id = await create_flow_run(db, workspace_id)
+    task_id = await create_task_run(db, workspace_id)
+    future = utcnow() + dt.timedelta(days=365)
+    for setter, model, key, model_id in (
+        (set_flow_state, orm.FlowRunState, orm.FlowRunState.flow_run_id, run_id),
+        (set_task_state, orm.TaskRunState, orm.TaskRunState.task_run_id, task_id),
+    ):
+        state = proposal(S.RUNNING)
+        state.timestamp = future
+        running = await setter(db, workspace_id, model_id, state)
+        assert running.state is not None and running.state.timestamp < future
+        async with db.read() as session:
+            stamps = list(
+                await session.scalars(sa.select(model.timestamp).where(key == model_id))
+            )
+        assert len(stamps) == 2 and stamps[0] != stamps[1]
+        assert max(stamps) == running.state.timestamp
+
+
+async def test_flow_run_resuming_indicator_is_cleared_once_running_again(
+    db: Database, workspace_id: uuid.UUID
+) -> None:
+    """RemoveResumingIndicator: a resumed run is "resuming" until its next Running or final
+    state; after that a new Running is a new attempt again."""
+    run_id = await _running_flow(db, workspace_id)
+    await set_flow_state(db, workspace_id, run_id, proposal(S.PAUSED))
+    await set_flow_state(db, workspace_id, run_id, proposal(S.RUNNING))  # resumed
+    assert (await read_run(db, orm.FlowRun, run_id)).empirical_policy.get("resuming") is True
+    await set_flow_state(db, workspace_id, run_id, proposal(S.COMPLETED))
+    run = await read_run(db, orm.FlowRun, run_id)
+    assert not run.empirical_policy.get("resuming")
+    assert run.run_count == 1  # the resume continued the first attempt
+
+
+async def test_task_run_state_details_name_the_task_and_flow_run(
+    db: Database, workspace_id: uuid.UUID
+) -> None:
+    """UpdateTaskRunStateDetails and IncrementTaskRunCount, on a task run in a flow run."""
+    flow_run_id = await _running_flow(db, workspace_id)
+    task_id = await _running_task(db, workspace_id, flow_run_id=flow_run_id)
+    task = await read_run(db, orm.TaskRun, task_id)
+    async with db.read() as session:
+        row = await session.get(orm.TaskRunState, task.state_id)
+    assert row is not None
+    assert row.state_details["task_run_id"] == str(task_id)
+    assert row.state_details["flow_run_id"] == str(flow_run_id)
+    assert task.run_count == 1 and task.start_time is not None
+    await set_task_state(db, workspace_id, task_id, proposal(S.COMPLETED))
+    task = await read_run(db, orm.TaskRun, task_id)
+    assert task.end_time is not None and task.total_run_time >= 0
+    assert task.expected_start_time is not None
+
+
+async def test_scheduled_task_run_columns_follow_its_state(
+    db: Database, workspace_id: uuid.UUID
+) -> None:
+    """SetExpectedStartTime, SetNextScheduledStartTime and SetDefaultScheduledTime on task
+    runs: the scheduled time is polled on while Scheduled, and cleared after."""
+    when = (utcnow() - dt.timedelta(minutes=5)).replace(microsecond=0)
+    task_id = await create_task_run(db, workspace_id, proposal(S.SCHEDULED, scheduled_time=when))
+    task = await read_run(db, orm.TaskRun, task_id)
+    assert task.expected_start_time == when and task.next_scheduled_start_time == when
+    await set_task_state(db, workspace_id, task_id, proposal(S.PENDING))
+    task = await read_run(db, orm.TaskRun, task_id)
+    assert task.next_scheduled_start_time is None and task.expected_start_time == when
+    unscheduled = await create_task_run(db, workspace_id, proposal(S.SCHEDULED))
+    row = await read_run(db, orm.TaskRun, unscheduled)
+    assert row.next_scheduled_start_time is not None  # "now", when no time was given

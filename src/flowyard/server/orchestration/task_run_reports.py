@@ -95,7 +95,8 @@ def record_from_report(
 def _passed_row(
     workspace_id: uuid.UUID, run: dict[str, Any], passed: PassedState, now: dt.datetime
 ) -> dict[str, Any]:
-    """The history row of a state the run passed through before its report's state."""
+    """A state the run passed through before its report's state, shaped as a state row
+    (the events of such states are announced, not stored)."""
     state_type, usual_name = _STATE_TYPES[passed["type"]]
     return {
         "id": passed["id"],

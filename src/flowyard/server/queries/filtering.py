@@ -97,8 +97,11 @@ OPERATORS: dict[str, Callable[[Any, Any], Condition]] = {
     "any_": lambda c, v: c.in_(v),
     "not_any_": lambda c, v: sa.or_(c.not_in(v), c.is_(None)),
     "like_": _like,
+    # sa.false() first: an empty list of prefixes matches nothing (a bare ``or_()`` of
+    # nothing is deprecated, and was a 500 under warnings-as-errors).
     "startswith_": lambda c, v: sa.or_(
-        *(c.istartswith(prefix, autoescape=True) for prefix in ([v] if isinstance(v, str) else v))
+        sa.false(),
+        *(c.istartswith(prefix, autoescape=True) for prefix in ([v] if isinstance(v, str) else v)),
     ),
     "is_null_": lambda c, v: c.is_(None) if v else c.is_not(None),
     "before_": lambda c, v: c <= v,

@@ -6,7 +6,11 @@ runs are the largest volume the server records (thousands per flow), and a secon
 each state in the ``event`` table would cost twice the bytes and a third of the hot path's
 time, so these events are not stored twice: writers hand them to the live listeners when
 their transaction commits (``queries.outbox.announce``), and the event feed reads them from
-the state rows (:func:`read_task_run_events`), merged with the stored events.
+the state rows (:func:`read_task_run_events`), merged with the stored events. The states
+a client's batch coalesced (see ``TaskRunRecord.earlier``) are announced only.
+
+Filters that only stored events can answer (resource or related labels, text, related
+roles other than flow-run and tag) leave these events out.
 """
 
 from __future__ import annotations
