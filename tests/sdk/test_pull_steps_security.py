@@ -276,3 +276,43 @@ def test_a_failed_clone_leaves_no_credentials_in_the_run_state(tmp_path: Path) -
 def test_addresses_are_normalized() -> None:
     mapped = ipaddress.ip_address("::ffff:10.0.0.1")
     assert _addresses._normalized(mapped) == ipaddress.ip_address("10.0.0.1")
+
+
+def test_from_source_takes_the_credentials_of_a_private_repository(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowyard import Flow
+
+    seen = Captured()
+
+    def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        # A stand-in for git that "clones" a project holding one flow.
+        seen.command, seen.env = command, kwargs["env"]
+        target = Path(command[-1])
+        target.mkdir(parents=True)
+        (target / "etl.py").write_text("from flowyard import flow\n\n@flow\ndef etl():\n    pass\n")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(pull_steps.subprocess, "run", run)
+    fake_dns(monkeypatch, {"github.com": "140.82.112.3"})
+    token = Secret(value=TOKEN)
+    token.save("gh-token-source")
+    repository = "https://github.com/team/private.git"
+    for given in (token, "{{ prefect.blocks.secret.gh-token-source }}"):
+        etl = Flow.from_source(repository, "etl.py:etl", access_token=given)
+        expected = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+        assert seen.env["GIT_CONFIG_VALUE_0"] == f"Authorization: Basic {expected}"
+        assert TOKEN not in " ".join(seen.command)
+        _, steps, _ = getattr(etl, "_deployment_source")  # noqa: B009
+        # The deployment names the block: the token itself is never stored in it.
+        assert steps == [
+            {
+                "prefect.deployments.steps.git_clone": {
+                    "repository": repository,
+                    "branch": None,
+                    "access_token": "{{ prefect.blocks.secret.gh-token-source }}",
+                }
+            }
+        ]
+    with pytest.raises(ValueError, match="save"):
+        Flow.from_source(repository, "etl.py:etl", access_token=Secret(value=TOKEN))

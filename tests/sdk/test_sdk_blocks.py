@@ -144,6 +144,31 @@ def test_delete() -> None:
         String.load("gone")
 
 
+class GitHubAccess(Block):
+    """A repository and the token that reads it."""
+
+    _block_type_name = "SDK GitHub Access"
+    repository: str
+    token: Secret
+
+
+def test_a_saved_nested_block_is_a_reference_its_user_keeps_from_deletion() -> None:
+    from flowyard.exceptions import ObjectAlreadyExists
+
+    token = Secret(value="ghp_x")
+    token.save("nested-token")
+    GitHubAccess(repository="https://example.com/r.git", token=token).save("nested-access")
+    with get_sync_client() as client:
+        outer = client.read_block_document_by_name("nested-access", "sdk-github-access")
+    assert set(outer.block_document_references) == {"token"}
+    loaded = GitHubAccess.load("nested-access")
+    assert loaded.token.get() == "ghp_x"
+    with pytest.raises(ObjectAlreadyExists, match="sdk-github-access/nested-access"):
+        Secret.delete("nested-token")
+    GitHubAccess.delete("nested-access")
+    Secret.delete("nested-token")
+
+
 def test_async_twins_and_sync_calls_inside_a_loop() -> None:
     async def main() -> tuple[Any, Any, Any]:
         await Secret(value="async-value").asave("a")

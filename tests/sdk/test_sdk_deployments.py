@@ -80,6 +80,25 @@ def test_parameter_schema_from_signature() -> None:
     assert props["extra"]["items"] == {"type": "number"}
 
 
+def test_unknown_parameters_are_refused_at_request_time_unless_the_flow_takes_kwargs(
+    tmp_path: Path, pool: str
+) -> None:
+    def closed(rows: int, *extra: float) -> None: ...
+
+    def open_ended(rows: int, **options: str) -> None: ...
+
+    assert parameter_schema(closed)["additionalProperties"] is False
+    assert "additionalProperties" not in parameter_schema(open_ended)
+    source = tmp_path / "src"
+    write_project(source)
+    etl = Flow.from_source(source, "flows/etl.py:etl")
+    deployment_id = etl.deploy("strict", work_pool_name=pool, parameters={"rows": 3})
+    with get_sync_client() as client:
+        with pytest.raises(InvalidRequest, match="bogus"):
+            client.create_flow_run_from_deployment(deployment_id, parameters={"bogus": 1})
+        client.create_flow_run_from_deployment(deployment_id, parameters={"label": "ok"})
+
+
 def test_from_directory_deploy_and_execute(tmp_path: Path, out: Path, pool: str) -> None:
     source = tmp_path / "src"
     write_project(source)

@@ -205,15 +205,41 @@ def to_deployment(
     )
 
 
-def from_source(source: str | Path, entrypoint: str) -> Flow[..., Any]:
+def _named_credential(value: Any) -> Any:
+    """A saved block as the ``{{ prefect.blocks.<slug>.<name> }}`` placeholder that names
+    it (the deployment stores the name, never the secret); other values as they are."""
+    from flowyard.sdk.blocks.core import Block
+
+    if not isinstance(value, Block):
+        return value
+    name = value._block_document_name
+    if name is None:
+        raise ValueError(
+            "Save the credentials block first (block.save('name')): the deployment names "
+            "it rather than storing its secret."
+        )
+    return f"{{{{ prefect.blocks.{value.get_block_type_slug()}.{name} }}}}"
+
+
+def from_source(
+    source: str | Path, entrypoint: str, *, access_token: Any = None, credentials: Any = None
+) -> Flow[..., Any]:
     """The flow at ``entrypoint`` inside ``source`` (a directory, or a git URL cloned into a
-    temporary directory to read it), remembering where it came from for ``deploy``."""
+    temporary directory to read it), remembering where it came from for ``deploy``.
+
+    A private repository's ``access_token`` (or ``credentials``) is a saved block (a
+    Secret), a ``{{ prefect.blocks.secret.<name> }}`` reference or a token: it is used for
+    this clone and recorded in the ``git_clone`` pull step, a block by its name only."""
     from flowyard.sdk.execute import load_flow
     from flowyard.sdk.pull_steps import git_clone
 
+    access_token = _named_credential(access_token)
+    credentials = _named_credential(credentials)
     text = str(source)
     local = Path(text).expanduser()
     if local.is_dir():
+        if access_token is not None or credentials is not None:
+            raise ValueError("access_token and credentials are for a git repository source.")
         directory = local.resolve()
         pull_steps = [{STEP_PREFIX + "set_working_directory": {"directory": str(directory)}}]
         path: str | None = str(directory)
@@ -227,10 +253,15 @@ def from_source(source: str | Path, entrypoint: str) -> Flow[..., Any]:
         here = os.getcwd()
         try:
             os.chdir(scratch)
-            directory = Path(git_clone(text, branch)["directory"])
+            cloned = git_clone(text, branch, access_token=access_token, credentials=credentials)
+            directory = Path(cloned["directory"])
         finally:
             os.chdir(here)
         clone: dict[str, Any] = {"repository": text, "branch": branch}
+        if access_token is not None:
+            clone["access_token"] = access_token
+        if credentials is not None:
+            clone["credentials"] = credentials
         pull_steps = [{STEP_PREFIX + "git_clone": clone}]
         path = None
     flow: Flow[..., Any] = load_flow(str(directory / entrypoint))

@@ -294,14 +294,20 @@ class Flow(Generic[P, R]):
         serve(self.to_deployment(name, **options), limit=limit, pause_on_shutdown=pause_on_shutdown)
 
     @staticmethod
-    def from_source(source: Any, entrypoint: str) -> Flow[..., Any]:
+    def from_source(
+        source: Any, entrypoint: str, *, access_token: Any = None, credentials: Any = None
+    ) -> Flow[..., Any]:
         """The flow at ``entrypoint`` (``"file.py:function"``) in ``source``: a directory or
         a git repository URL (``url@branch`` picks a branch). ``.deploy(...)`` on it makes
-        a deployment whose runs fetch that source first."""
+        a deployment whose runs fetch that source first. A private repository takes an
+        ``access_token`` (or ``credentials``): a saved Secret block (recorded by its name),
+        a ``{{ prefect.blocks.secret.<name> }}`` reference, or a token."""
         from flowyard.sdk.deployments import from_source
 
         try:
-            return from_source(source, entrypoint)
+            return from_source(
+                source, entrypoint, access_token=access_token, credentials=credentials
+            )
         except FlowyardError as exc:
             raise _at_the_call(exc) from None
 

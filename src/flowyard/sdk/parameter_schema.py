@@ -65,6 +65,10 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
             required.append(name)
         properties[name] = prop
     schema: dict[str, Any] = {"title": "Parameters", "type": "object", "properties": properties}
+    if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        # No ``**kwargs`` to take them: the server refuses unknown parameters at request time
+        # (an enforced schema) rather than the run failing at start.
+        schema["additionalProperties"] = False
     if required:
         schema["required"] = required
     if definitions:

@@ -393,6 +393,40 @@ async def test_a_block_used_by_a_deployment_cannot_be_deleted(
     assert (await client.delete(f"/block_documents/{storage['id']}")).status_code == 204
 
 
+async def test_a_block_named_by_a_deployments_pull_step_cannot_be_deleted(
+    client: httpx.AsyncClient,
+) -> None:
+    ids = await secret_ids(client)
+    names = ("gh-token", "gh-token-2", "other")
+    documents = {
+        name: (
+            await client.post(
+                "/block_documents/", json={"name": name, "data": {"value": "t"}, **ids}
+            )
+        ).json()
+        for name in names
+    }
+    flow = (await client.post("/flows/", json={"name": "etl"})).json()
+    clone = {
+        "prefect.deployments.steps.git_clone": {
+            "repository": "https://example.com/private.git",
+            "access_token": "{{ prefect.blocks.secret.gh-token }}",
+        }
+    }
+    body = {"name": "private", "flow_id": flow["id"], "pull_steps": [clone]}
+    created = await client.post("/deployments/", json=body)
+    assert created.status_code in (200, 201), created.text
+    refused = await client.delete(f"/block_documents/{documents['gh-token']['id']}")
+    assert refused.status_code == 409, refused.text
+    assert "deployment 'private'" in refused.json()["detail"]
+    # Only the block the placeholder names: a longer name and another block go.
+    for name in ("gh-token-2", "other"):
+        deleted = await client.delete(f"/block_documents/{documents[name]['id']}")
+        assert deleted.status_code == 204, deleted.text
+    await client.delete(f"/deployments/{created.json()['id']}")
+    assert (await client.delete(f"/block_documents/{documents['gh-token']['id']}")).is_success
+
+
 async def test_a_bad_or_changed_key_is_a_clear_error(settings: Settings, database_url: str) -> None:
     async def run(key: str, create: bool) -> httpx.Response:
         keyed = Settings(home=settings.home, database_url=database_url, server_encryption_key=key)

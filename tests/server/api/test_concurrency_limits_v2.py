@@ -177,3 +177,40 @@ async def test_rate_limits_decay_over_time(
     await _create(client, "no-decay", 2)
     refused = await client.post(f"{BASE}/increment", json={**rate, "names": ["no-decay"]})
     assert refused.status_code == 422 and "mode" in refused.json()["detail"]
+
+
+async def _decay_clock(db: Database, name: str) -> tuple[int, dt.datetime]:
+    async with db.read() as session:
+        row = await session.scalar(
+            sa.select(orm.ConcurrencyLimit).where(orm.ConcurrencyLimit.name == name)
+        )
+        assert row is not None
+        return row.active_slots, row.updated
+
+
+async def test_rate_limit_spacing_follows_the_configured_rate(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    # The README's example: 5 slots decaying at 2 per second let a call through every 0.5 s.
+    await _create(client, "api", 5, slot_decay_per_second=2.0)
+    rate = {"names": ["api"], "slots": 1, "mode": "rate_limit"}
+    for _ in range(5):
+        assert (await client.post(f"{BASE}/increment", json=rate)).status_code == 200
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=0.4)
+    async with db.write() as session:
+        await session.execute(sa.update(orm.ConcurrencyLimit).values(updated=start))
+    # Waiting callers are refused, and their refusals do not move the decay clock.
+    for _ in range(3):
+        refused = await client.post(f"{BASE}/increment", json=rate)
+        assert refused.status_code == 423
+        assert 0 < float(refused.headers["Retry-After"]) <= 0.5
+    assert await _decay_clock(db, "api") == (5, start)
+    # 1.25 s after the clock started, two slots have decayed (one every 0.5 s); the quarter
+    # second left over counts towards the next one.
+    async with db.write() as session:
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1.25)
+        await session.execute(sa.update(orm.ConcurrencyLimit).values(updated=start))
+    assert await _active(client, "api") == 3
+    assert (await client.post(f"{BASE}/increment", json=rate)).status_code == 200
+    active, clock = await _decay_clock(db, "api")
+    assert active == 4 and clock == start + dt.timedelta(seconds=1.0)

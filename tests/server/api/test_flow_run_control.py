@@ -375,10 +375,37 @@ async def test_blockers_of_a_deployment_run(client: httpx.AsyncClient) -> None:
     assert await blockers(client, waiting) == []
     paused = await client.post(f"/deployments/{deployment_id}/pause_deployment")
     assert paused.is_success, paused.text
-    # A run due now is kept by the pause (only future scheduled runs are removed).
-    [blocker] = await blockers(client, waiting)
-    assert blocker["kind"] == "deployment_paused"
-    assert blocker["message"] == "Deployment 'deployed/nightly' is paused."
+    # A run due now is kept by the pause (only auto-scheduled runs are removed) and, as on
+    # the official server, a paused deployment does not hold it: nothing blocks it.
+    assert await blockers(client, waiting) == []
+
+
+async def test_a_paused_deployment_does_not_hold_its_runs_explainer_and_dispatcher_agree(
+    client: httpx.AsyncClient,
+) -> None:
+    # The official server's get_scheduled_flow_runs filters on the pool and queue being
+    # unpaused, never on the deployment: pausing a deployment only stops its schedules.
+    await client.post("/work_pools/", json={"name": "held-pool", "type": "process"})
+    await client.post("/work_pools/held-pool/workers/heartbeat", json={"name": "w"})
+    flow_id = (await client.post("/flows/", json={"name": "held"})).json()["id"]
+    body = {"name": "d", "flow_id": flow_id, "work_pool_name": "held-pool"}
+    deployment_id = (await client.post("/deployments/", json=body)).json()["id"]
+    assert (await client.post(f"/deployments/{deployment_id}/pause_deployment")).is_success
+    await client.patch("/work_pools/held-pool", json={"is_paused": True})
+    made = await client.post(f"/deployments/{deployment_id}/create_flow_run", json={})
+    assert made.status_code == 201, made.text
+    run_id = made.json()["id"]
+
+    async def dispatched() -> list[str]:
+        polled = await client.post("/work_pools/held-pool/get_scheduled_flow_runs", json={})
+        assert polled.status_code == 200, polled.text
+        return [r["flow_run"]["id"] for r in polled.json()]
+
+    assert [b["kind"] for b in await blockers(client, run_id)] == ["work_pool_paused"]
+    assert await dispatched() == []
+    await client.patch("/work_pools/held-pool", json={"is_paused": False})
+    assert await blockers(client, run_id) == []
+    assert await dispatched() == [run_id]
 
 
 async def test_blockers_show_nothing_of_another_workspace(
@@ -458,4 +485,4 @@ async def test_blockers_show_nothing_of_another_workspace(
             )
         )
     kinds = {b["kind"] for b in await blockers(client, theirs.json()["id"])}
-    assert {"deployment_paused", "work_pool_paused"} <= kinds
+    assert "work_pool_paused" in kinds

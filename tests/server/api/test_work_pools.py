@@ -422,3 +422,38 @@ async def test_silent_workers_leave_the_pool_not_ready(
     assert len((await client.post("/work_pools/pool/workers/filter", json=offline)).json()) == 1
     await client.post("/work_pools/pool/workers/heartbeat", json=beat)
     assert (await client.get("/work_pools/pool")).json()["status"] == "READY"
+
+
+async def test_a_worker_poll_makes_the_deployments_of_the_polled_queues_ready(
+    client: httpx.AsyncClient,
+) -> None:
+    await make_pool(client, "ready-pool")
+    created = await client.post("/work_pools/ready-pool/queues", json={"name": "other"})
+    assert created.status_code == 201, created.text
+    flow_id = (await client.post("/flows/", json={"name": "polled"})).json()["id"]
+
+    async def deployment(name: str, queue: str) -> str:
+        body = {
+            "name": name,
+            "flow_id": flow_id,
+            "work_pool_name": "ready-pool",
+            "work_queue_name": queue,
+        }
+        made = await client.post("/deployments/", json=body)
+        assert made.status_code in (200, 201), made.text
+        return str(made.json()["id"])
+
+    async def status(deployment_id: str) -> tuple[str, Any]:
+        body = (await client.get(f"/deployments/{deployment_id}")).json()
+        return body["status"], body["last_polled"]
+
+    polled, unpolled = await deployment("polled", "default"), await deployment("idle", "other")
+    assert await status(polled) == ("NOT_READY", None)
+    before = now()
+    await poll(client, "ready-pool", work_queue_names=["default"])
+    state, last_polled = await status(polled)
+    assert state == "READY" and dt.datetime.fromisoformat(last_polled) >= before
+    # A queue the worker did not poll leaves its deployments as they were.
+    assert await status(unpolled) == ("NOT_READY", None)
+    await poll(client, "ready-pool")
+    assert (await status(unpolled))[0] == "READY"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from orchestration_helpers import (
@@ -431,28 +433,31 @@ async def test_task_cache_hit_comes_before_the_terminal_state_guard(
 # --- bookkeeping: GlobalFlowPolicy, GlobalTaskPolicy ------------------------------------------
 
 
-async def test_states_are_stamped_by_the_server_clock_in_order(
+async def test_a_state_is_stamped_after_the_one_it_replaces(
     db: Database, workspace_id: uuid.UUID
 ) -> None:
-    """SetStateTimestamp: a client's timestamp is not the state's; each state comes after
-    the one it replaces."""
+    """SetStateTimestamp: when the current state was stamped ahead of this server's clock
+    (another server's clock runs fast), the new state still comes after it, so the history
+    sorts in the order it happened."""
     run_id = await create_flow_run(db, workspace_id)
     task_id = await create_task_run(db, workspace_id)
-    future = utcnow() + dt.timedelta(days=365)
-    for setter, model, key, model_id in (
-        (set_flow_state, orm.FlowRunState, orm.FlowRunState.flow_run_id, run_id),
-        (set_task_state, orm.TaskRunState, orm.TaskRunState.task_run_id, task_id),
+    ahead = utcnow() + dt.timedelta(hours=1)
+    for setter, run_model, state_model, model_id in (
+        (set_flow_state, orm.FlowRun, orm.FlowRunState, run_id),
+        (set_task_state, orm.TaskRun, orm.TaskRunState, task_id),
     ):
-        state = proposal(S.RUNNING)
-        state.timestamp = future
-        running = await setter(db, workspace_id, model_id, state)
-        assert running.state is not None and running.state.timestamp < future
-        async with db.read() as session:
-            stamps = list(
-                await session.scalars(sa.select(model.timestamp).where(key == model_id))
+        async with db.write() as session:
+            run = await session.get(run_model, model_id)
+            assert run is not None
+            run.state_timestamp = ahead
+            await session.execute(
+                sa.update(state_model).where(state_model.id == run.state_id).values(timestamp=ahead)
             )
-        assert len(stamps) == 2 and stamps[0] != stamps[1]
-        assert max(stamps) == running.state.timestamp
+        running = await setter(db, workspace_id, model_id, proposal(S.RUNNING))
+        assert running.state is not None
+        assert ahead < running.state.timestamp < ahead + dt.timedelta(seconds=1)
+        history = await state_history(db, state_model, model_id)
+        assert [t for t, _ in history] == ["PENDING", "RUNNING"]
 
 
 async def test_flow_run_resuming_indicator_is_cleared_once_running_again(
@@ -504,3 +509,25 @@ async def test_scheduled_task_run_columns_follow_its_state(
     unscheduled = await create_task_run(db, workspace_id, proposal(S.SCHEDULED))
     row = await read_run(db, orm.TaskRun, unscheduled)
     assert row.next_scheduled_start_time is not None  # "now", when no time was given
+
+
+async def test_each_state_change_is_announced_as_its_event(
+    db: Database, workspace_id: uuid.UUID
+) -> None:
+    """InstrumentFlowRunStateTransitions and InstrumentTaskRunStateTransitions: every state
+    written through the API reaches the event listeners once committed."""
+    heard: list[tuple[str, str]] = []
+
+    async def listener(batch: Sequence[Any]) -> None:
+        heard.extend((event.event, event.resource["prefect.resource.id"]) for _, event in batch)
+
+    run_id = await create_flow_run(db, workspace_id)
+    task_id = await create_task_run(db, workspace_id)
+    db.add_commit_listener(listener)
+    try:
+        await set_flow_state(db, workspace_id, run_id, proposal(S.RUNNING))
+        await set_task_state(db, workspace_id, task_id, proposal(S.RUNNING))
+    finally:
+        db.remove_commit_listener(listener)
+    assert ("prefect.flow-run.Running", f"prefect.flow-run.{run_id}") in heard
+    assert ("prefect.task-run.Running", f"prefect.task-run.{task_id}") in heard

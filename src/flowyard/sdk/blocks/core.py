@@ -168,11 +168,19 @@ class Block(BaseModel):
 
     def block_data(self) -> dict[str, Any]:
         """This block's values as a document's ``data``, secrets in clear (for the server
-        to encrypt); field aliases are used as keys."""
-        return {
-            field.alias or name: reveal(getattr(self, name))
-            for name, field in type(self).model_fields.items()
-        }
+        to encrypt); field aliases are used as keys. A nested block that is saved is a
+        reference to its document (``{"$ref": {"block_document_id": ...}}``), as the
+        official client stores it: the server then knows who uses it, and refuses to delete
+        it from under its users."""
+        data: dict[str, Any] = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            nested = value._block_document_id if isinstance(value, Block) else None
+            if nested is not None:
+                data[field.alias or name] = {"$ref": {"block_document_id": str(nested)}}
+            else:
+                data[field.alias or name] = reveal(value)
+        return data
 
     # --- save --------------------------------------------------------------------------
 

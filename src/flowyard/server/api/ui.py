@@ -45,7 +45,7 @@ def _by_id(mapping: dict[uuid.UUID, Any]) -> JSONResponse:
     return JSONResponse({str(key): value for key, value in mapping.items()})
 
 
-@router.post("/flow_runs/history")
+@router.post("/flow_runs/history", response_model=list[dict[str, Any]])
 async def flow_run_points(
     ctx: Ctx, body: FlowRunPointsBody = Body(default_factory=FlowRunPointsBody)
 ) -> JSONResponse:
@@ -53,38 +53,40 @@ async def flow_run_points(
     return JSONResponse(points)
 
 
-@router.post("/flow_runs/count-task-runs")
+@router.post("/flow_runs/count-task-runs", response_model=dict[uuid.UUID, int])
 async def count_task_runs(ctx: Ctx, body: FlowRunIds) -> JSONResponse:
     return _by_id(await operations.count_task_runs_of(ctx, body.flow_run_ids))
 
 
-@router.post("/flows/count-deployments")
+@router.post("/flows/count-deployments", response_model=dict[uuid.UUID, int])
 async def count_deployments(ctx: Ctx, body: FlowIds) -> JSONResponse:
     return _by_id(await operations.count_deployments_of(ctx, body.flow_ids))
 
 
-@router.post("/flows/next-runs")
+@router.post(
+    "/flows/next-runs", response_model=dict[uuid.UUID, dict[str, Any] | None]
+)
 async def next_runs(ctx: Ctx, body: FlowIds) -> JSONResponse:
     return _by_id(await operations.next_runs_of(ctx, body.flow_ids))
 
 
-@router.post("/task_runs/dashboard/counts")
+@router.post("/task_runs/dashboard/counts", response_model=list[dict[str, Any]])
 async def task_run_dashboard_counts(ctx: Ctx, body: RunFilters = Body(...)) -> JSONResponse:
     return JSONResponse(await operations.task_run_dashboard_counts(ctx, body))
 
 
-@router.post("/task_runs/count")
+@router.post("/task_runs/count", response_model=dict[str, int])
 async def task_run_counts(
     ctx: Ctx, body: RunFilters = Body(default_factory=RunFilters)
 ) -> JSONResponse:
     return JSONResponse(await operations.task_run_counts_by_state(ctx, body))
 
 
-@router.get("/task_runs/{id}")
+@router.get("/task_runs/{id}", response_model=dict[str, Any])
 async def read_task_run(id: uuid.UUID, ctx: Ctx) -> JSONResponse:
     return JSONResponse(await operations.read_task_run_with_flow_run_name(ctx, id))
 
 
-@router.post("/schemas/validate")
+@router.post("/schemas/validate", response_model=dict[str, Any])
 async def validate_schema_values(ctx: Ctx, body: SchemaValues) -> Response:
     return JSONResponse(operations.validate_values(body.json_schema, body.values))

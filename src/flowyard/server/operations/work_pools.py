@@ -32,6 +32,7 @@ from flowyard.server.operations.work_pool_events import (
     emit_queue_status,
     snapshot,
 )
+from flowyard.server.queries import deployments as deployment_queries
 from flowyard.server.queries import job_templates, work_queue_runs, worker_metadata, workers
 from flowyard.server.queries import work_pools as queries
 
@@ -141,6 +142,9 @@ async def record_poll(
     newly_ready = [q for q in queues if q.status != "READY" and not q.is_paused]
     pool_ready = not pool.is_paused and pool.status != "READY"
     await work_queue_runs.record_poll(tx.session, pool, queues, now)
+    await deployment_queries.mark_queues_polled(
+        tx.session, tx.workspace_id, [q.id for q in queues], now
+    )
     for queue in newly_ready:
         queue.status = "READY"
         emit_queue_status(tx, queue, pool, "READY")

@@ -107,10 +107,10 @@ class TaskRunRecord:
 
     run: dict[str, Any]
     state: dict[str, Any]
-    # States the run passed through before ``state`` that the client's batch coalesced:
-    # announced to the live listeners as events, not stored (storing a row for each cost a
-    # fifth more instructions per task run; bench/hot_path.py).
-    earlier: tuple[dict[str, Any], ...] = ()
+    # States the run passed through before ``state`` that the client's batch coalesced (as
+    # the report carried them): announced to the live listeners as events, not stored (a
+    # row for each cost a fifth more instructions per task run; bench/hot_path.py).
+    earlier: tuple[Any, ...] = ()
 
     @property
     def run_id(self) -> uuid.UUID:

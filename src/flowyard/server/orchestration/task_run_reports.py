@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas import core
 from flowyard.schemas.states import StateType, default_name
-from flowyard.schemas.task_run_reports import PassedState, TaskRunReport
+from flowyard.schemas.task_run_reports import TaskRunReport
 from flowyard.server.database.types import utcnow
 from flowyard.server.orchestration.recorder import TaskRunRecord, parse_time, record_runs
 from flowyard.server.queries import outbox
@@ -87,29 +87,17 @@ def record_from_report(
         "state_details": details,
         "data": get("state_data"),
     }
-    passed = report.get("passed_states")
-    earlier = tuple(_passed_row(workspace_id, run, p, now) for p in passed) if passed else ()
-    return TaskRunRecord(run, state, earlier)
+    # Kept as the client sent them: turned into events only if someone listens.
+    return TaskRunRecord(run, state, tuple(report.get("passed_states") or ()))
 
 
-def _passed_row(
-    workspace_id: uuid.UUID, run: dict[str, Any], passed: PassedState, now: dt.datetime
-) -> dict[str, Any]:
-    """A state the run passed through before its report's state, shaped as a state row
-    (the events of such states are announced, not stored)."""
+def _passed_state(passed: Any) -> dict[str, Any]:
+    """A state the run passed through before its report's, in the shape ``state_event``
+    reads (the events of such states are announced, not stored)."""
     state_type, usual_name = _STATE_TYPES[passed["type"]]
-    return {
-        "id": passed["id"],
-        "workspace_id": workspace_id,
-        "task_run_id": run["id"],
-        "created": now,
-        "type": state_type,
-        "name": passed.get("name") or usual_name,
-        "timestamp": passed["timestamp"],
-        "message": None,
-        "state_details": {"flow_run_id": str(run["flow_run_id"]), "task_run_id": str(run["id"])},
-        "data": None,
-    }
+    name = passed.get("name") or usual_name
+    return {"id": passed["id"], "type": state_type, "name": name,
+            "timestamp": passed["timestamp"], "message": None}  # fmt: skip
 
 
 async def record_reports(
@@ -132,8 +120,9 @@ def report_events(
     workspace_id: uuid.UUID, records: Sequence[TaskRunRecord]
 ) -> list[tuple[uuid.UUID, core.Event]]:
     """``prefect.task-run.<State>`` for every state the records stored, oldest first."""
-    return [
-        (workspace_id, state_event(record.run, state))
-        for record in records
-        for state in (*record.earlier, record.state)
-    ]
+    events = []
+    for record in records:
+        for passed in record.earlier:
+            events.append((workspace_id, state_event(record.run, _passed_state(passed))))
+        events.append((workspace_id, state_event(record.run, record.state)))
+    return events

@@ -7,6 +7,8 @@ masking secrets) is ``server/blocks/documents.py``.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +30,10 @@ from flowyard.server.queries.filtering import Condition, compile_filter
 
 # Columns of the deployment table that hold a block document id (issue 4, deployments).
 DEPLOYMENT_DOCUMENT_COLUMNS = ("storage_document_id", "infrastructure_document_id")
+# Columns of the deployment table whose templates may name a block by placeholder.
+DEPLOYMENT_TEMPLATE_COLUMNS = ("pull_steps", "job_variables")
+# ``{{ prefect.blocks.<type slug>.<document name>[.<field>...] }}``
+BLOCK_PLACEHOLDER = re.compile(r"\{\{\s*prefect\.blocks\.([^.\s}]+)\.([^.\s}]+)")
 
 
 async def insert_block_document(
@@ -220,6 +226,54 @@ async def dependents(
                 .limit(5)
             )
             found += [f"deployment {name!r}" for name in rows]
+    found += [
+        f"deployment {name!r}"
+        for name in await _deployments_naming(session, workspace_id, ids)
+        if f"deployment {name!r}" not in found
+    ]
+    return found
+
+
+async def _deployments_naming(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: list[uuid.UUID]
+) -> list[str]:
+    """Deployments whose pull steps or job variables name one of these documents by a
+    ``{{ prefect.blocks.<slug>.<name> }}`` placeholder (a few)."""
+    deployment = orm.Base.metadata.tables.get("deployment")
+    if deployment is None or "name" not in deployment.c:
+        return []
+    columns = [deployment.c[name] for name in DEPLOYMENT_TEMPLATE_COLUMNS if name in deployment.c]
+    if not columns:
+        return []
+    addresses = {
+        (slug, name)
+        for slug, name in await session.execute(
+            sa.select(BlockType.slug, BlockDocument.name)
+            .join(BlockType, BlockType.id == BlockDocument.block_type_id)
+            .where(BlockDocument.workspace_id == workspace_id, BlockDocument.id.in_(ids))
+        )
+    }
+    if not addresses:
+        return []
+    rows = await session.execute(
+        sa.select(deployment.c.name, *columns)
+        .where(
+            deployment.c.workspace_id == workspace_id,
+            sa.or_(*(sa.cast(column, sa.Text).like("%prefect.blocks.%") for column in columns)),
+        )
+        .order_by(deployment.c.name)
+    )
+    found: list[str] = []
+    for name, *templates in rows:
+        named = {
+            match.groups()
+            for template in templates
+            for match in BLOCK_PLACEHOLDER.finditer(json.dumps(template))
+        }
+        if named & addresses:
+            found.append(name)
+            if len(found) == 5:
+                break
     return found
 
 

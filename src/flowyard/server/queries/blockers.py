@@ -147,16 +147,9 @@ async def _deployment(session: AsyncSession, run: orm.FlowRun) -> list[FlowRunBl
     values = row._mapping
     name = values.get("name", str(run.deployment_id))
     found = []
-    if values.get("paused"):
-        # Named as users name it (flowyard deployment resume flow/name): with its flow.
-        flow_name = await session.scalar(sa.select(orm.Flow.name).where(orm.Flow.id == run.flow_id))
-        found.append(
-            FlowRunBlocker(
-                kind="deployment_paused",
-                message=f"Deployment {f'{flow_name}/{name}'!r} is paused.",
-                details={"deployment_id": str(run.deployment_id), "deployment_name": name},
-            )
-        )
+    # A paused deployment holds nothing: pausing stops its schedules (and removes its
+    # auto-scheduled runs), but workers still take its other runs, as on the official
+    # server, whose get_scheduled_flow_runs filters on paused pools and queues only.
     limit = values.get("concurrency_limit")
     if limit is not None:
         active, holders = await _active_runs(

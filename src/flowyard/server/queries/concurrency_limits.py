@@ -66,6 +66,22 @@ def _decayed_slots_sql(dialect: str, now: dt.datetime) -> Any:
     return sa.case((column.slot_decay_per_second > 0, floor_at_zero), else_=column.active_slots)
 
 
+def _decay_clock(row: orm.ConcurrencyLimit, now: dt.datetime) -> dt.datetime:
+    """Where a limit's decay clock (``updated``) stands once its decayed slots are settled.
+
+    Only whole decayed slots are settled, so the clock moves on by exactly their time: the
+    fraction of a slot decayed since counts towards the next one. An emptied limit (or one
+    that does not decay) starts again at ``now``.
+    """
+    rate = row.slot_decay_per_second
+    if rate <= 0:
+        return now
+    decayed = int(rate * max(0.0, (now - row.updated).total_seconds()))
+    if decayed >= row.active_slots:
+        return now
+    return row.updated + dt.timedelta(seconds=decayed / rate)
+
+
 def _floor_at_zero(dialect: str, value: Any) -> Any:
     return sa.func.greatest(0, value) if dialect == "postgresql" else sa.func.max(0, value)
 
@@ -186,6 +202,12 @@ async def increment_slots(
     ids = [row.id for row in limits]
     decayed = _decayed_slots_sql(dialect, now)
     fits = decayed + slots <= LIMITS.c.limit
+    # The rows are locked: settle each decay clock from what they hold.
+    clock = sa.case(
+        {row.id: sa.literal(_decay_clock(row, now), Timestamp()) for row in limits},
+        value=LIMITS.c.id,
+        else_=sa.literal(now, Timestamp()),
+    )
     savepoint = await session.begin_nested()
     # A grant takes back one denial per slot: ``denied_slots`` then tracks (denials -
     # grants), which settles at about the number of waiters, so the Retry-After below
@@ -196,7 +218,7 @@ async def increment_slots(
         .values(
             active_slots=decayed + slots,
             denied_slots=_floor_at_zero(dialect, LIMITS.c.denied_slots - slots),
-            updated=now,
+            updated=clock,
         )
         .execution_options(synchronize_session=False)
     )
@@ -204,11 +226,12 @@ async def increment_slots(
         await savepoint.commit()
         return None
     await savepoint.rollback()
-    # Record the denial on the limits that were full; it informs the retry delay.
+    # Record the denial on the limits that were full; it informs the retry delay. It keeps
+    # ``updated`` (the decay clock): otherwise waiting callers would keep a rate limit full.
     await session.execute(
         sa.update(LIMITS)
         .where(LIMITS.c.id.in_(ids), sa.not_(fits))
-        .values(denied_slots=LIMITS.c.denied_slots + slots)
+        .values(denied_slots=LIMITS.c.denied_slots + slots, updated=LIMITS.c.updated)
         .execution_options(synchronize_session=False)
     )
     blocking = (

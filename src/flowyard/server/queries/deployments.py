@@ -378,3 +378,27 @@ async def mark_polled(
             .where(DeploymentRow.workspace_id == workspace_id, DeploymentRow.id.in_(deployment_ids))
             .values(last_polled=utcnow(), status="READY")
         )
+
+
+async def mark_queues_polled(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    queue_ids: Sequence[uuid.UUID],
+    now: dt.datetime,
+) -> None:
+    """A worker polled these queues now: their deployments are READY, as on the official
+    server. Only polls older than POLL_RECORD_SECONDS are rewritten (workers poll often);
+    ``updated`` stays as it was (a poll is not a change of the deployment)."""
+    if not queue_ids:
+        return
+    since = now - dt.timedelta(seconds=POLL_RECORD_SECONDS)
+    await session.execute(
+        sa.update(DeploymentRow)
+        .where(
+            DeploymentRow.workspace_id == workspace_id,
+            DeploymentRow.work_queue_id.in_(list(queue_ids)),
+            sa.or_(DeploymentRow.last_polled.is_(None), DeploymentRow.last_polled < since),
+        )
+        .values(last_polled=now, status="READY", updated=DeploymentRow.updated)
+        .execution_options(synchronize_session=False)
+    )
