@@ -54,25 +54,30 @@ async def test_coalesced_states_reach_the_live_listeners(
 ) -> None:
     flow = (await client.post("/flows/", json={"name": "etl"})).json()
     run = (await client.post("/flow_runs/", json={"flow_id": flow["id"]})).json()
-    task_run_id, pending, running, done = (str(uuid.uuid4()) for _ in range(4))
+    task_run_id, done = str(uuid.uuid4()), str(uuid.uuid4())
     report = {
         "id": task_run_id, "flow_run_id": run["id"], "name": "double-0", "task_key": "double",
         "dynamic_key": "0", "state_id": done, "state_type": "COMPLETED",
         "state_timestamp": "2030-01-01T00:00:02Z",
         "passed_states": [
-            {"id": pending, "type": "PENDING", "timestamp": "2030-01-01T00:00:00Z"},
-            {"id": running, "type": "RUNNING", "timestamp": "2030-01-01T00:00:01Z"},
+            {"type": "PENDING", "timestamp": "2030-01-01T00:00:00Z"},
+            {"type": "RUNNING", "timestamp": 1893456001.5},  # Unix seconds, as the SDK sends
         ],
     }  # fmt: skip
-    seen: list[tuple[str, str]] = []
+    seen: list[Any] = []
 
     async def listener(batch: Sequence[Any]) -> None:
-        seen.extend((str(e.id), e.event) for _, e in batch if e.event.startswith("prefect.task"))
+        seen.extend(e for _, e in batch if e.event.startswith("prefect.task"))
 
     db.add_commit_listener(listener)
     try:
         assert (await client.post("/task_runs/reports", json=[report])).status_code == 204
     finally:
         db.remove_commit_listener(listener)
-    assert seen == [(pending, "prefect.task-run.Pending"), (running, "prefect.task-run.Running"),
-                    (done, "prefect.task-run.Completed")]  # fmt: skip
+    assert [e.event for e in seen] == [
+        "prefect.task-run.Pending", "prefect.task-run.Running", "prefect.task-run.Completed"
+    ]  # fmt: skip
+    assert str(seen[-1].id) == done and len({e.id for e in seen}) == 3
+    assert seen[1].occurred.isoformat() == "2030-01-01T00:00:01.500000+00:00"
+    assert all(e.resource["prefect.resource.id"] == f"prefect.task-run.{task_run_id}"
+               for e in seen)  # fmt: skip

@@ -28,10 +28,12 @@ Short = Annotated[str, Field(max_length=255)]
 
 
 class PassedState(TypedDict):
-    id: uuid.UUID
+    """A state a batch coalesced away. No id: its event gets one only if someone listens
+    (making one per task run on the client was a tenth of the hot path)."""
+
     type: StateType
     name: NotRequired[Short | None]
-    timestamp: dt.datetime
+    timestamp: dt.datetime  # JSON: ISO 8601 or Unix seconds; embedded: Unix seconds too
 
 
 class TaskRunReport(TypedDict):

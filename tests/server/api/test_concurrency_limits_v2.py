@@ -191,26 +191,28 @@ async def _decay_clock(db: Database, name: str) -> tuple[int, dt.datetime]:
 async def test_rate_limit_spacing_follows_the_configured_rate(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    # The README's example: 5 slots decaying at 2 per second let a call through every 0.5 s.
-    await _create(client, "api", 5, slot_decay_per_second=2.0)
+    # The README's example (5 slots decaying at 2 per second let a call through every 0.5 s)
+    # slowed a hundredfold: a slot every 50 s, so that however slowly this test runs it
+    # never crosses a slot boundary it did not set up itself.
+    await _create(client, "api", 5, slot_decay_per_second=0.02)
     rate = {"names": ["api"], "slots": 1, "mode": "rate_limit"}
     for _ in range(5):
         assert (await client.post(f"{BASE}/increment", json=rate)).status_code == 200
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=0.4)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=40)
     async with db.write() as session:
         await session.execute(sa.update(orm.ConcurrencyLimit).values(updated=start))
     # Waiting callers are refused, and their refusals do not move the decay clock.
     for _ in range(3):
         refused = await client.post(f"{BASE}/increment", json=rate)
         assert refused.status_code == 423
-        assert 0 < float(refused.headers["Retry-After"]) <= 0.5
+        assert 0 < float(refused.headers["Retry-After"]) <= 50
     assert await _decay_clock(db, "api") == (5, start)
-    # 1.25 s after the clock started, two slots have decayed (one every 0.5 s); the quarter
-    # second left over counts towards the next one.
+    # 125 s after the clock started, two slots have decayed (one every 50 s); the 25 s left
+    # over count towards the next one.
     async with db.write() as session:
-        start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1.25)
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=125)
         await session.execute(sa.update(orm.ConcurrencyLimit).values(updated=start))
     assert await _active(client, "api") == 3
     assert (await client.post(f"{BASE}/increment", json=rate)).status_code == 200
     active, clock = await _decay_clock(db, "api")
-    assert active == 4 and clock == start + dt.timedelta(seconds=1.0)
+    assert active == 4 and clock == start + dt.timedelta(seconds=100)

@@ -3,8 +3,9 @@ when it is reached the way a request reaches it -- through ``transitions`` on a 
 database, with the whole policy in place (the rule tests elsewhere run hand-picked rules on a
 fake session, which cannot tell whether a rule is still in its policy).
 
-Every rule of the core policies has a test here named after it, that fails when the rule is
-taken out of its policy (each was checked by deleting it from a copy of ``policies.py``).
+Every rule of the core and minimal policies has a test here named after it that fails when
+the rule is taken out of its policy, and so does every bookkeeping transform, here or in
+``test_transitions.py`` (each was checked by deleting it from a copy of ``policies.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from orchestration_helpers import (
     create_flow_run,
@@ -478,7 +480,8 @@ async def test_flow_run_resuming_indicator_is_cleared_once_running_again(
 async def test_task_run_state_details_name_the_task_and_flow_run(
     db: Database, workspace_id: uuid.UUID
 ) -> None:
-    """UpdateTaskRunStateDetails and IncrementTaskRunCount, on a task run in a flow run."""
+    """UpdateTaskRunStateDetails, the timing columns and IncrementTaskRunCount, on a task run
+    in a flow run."""
     flow_run_id = await _running_flow(db, workspace_id)
     task_id = await _running_task(db, workspace_id, flow_run_id=flow_run_id)
     task = await read_run(db, orm.TaskRun, task_id)
@@ -488,9 +491,13 @@ async def test_task_run_state_details_name_the_task_and_flow_run(
     assert row.state_details["task_run_id"] == str(task_id)
     assert row.state_details["flow_run_id"] == str(flow_run_id)
     assert task.run_count == 1 and task.start_time is not None
-    await set_task_state(db, workspace_id, task_id, proposal(S.COMPLETED))
+    done = await set_task_state(db, workspace_id, task_id, proposal(S.COMPLETED))
+    assert done.state is not None
     task = await read_run(db, orm.TaskRun, task_id)
-    assert task.end_time is not None and task.total_run_time >= 0
+    assert task.end_time == done.state.timestamp
+    # IncrementRunTime: the time spent Running, from the states' own stamps.
+    ran = (done.state.timestamp - task.start_time).total_seconds()
+    assert ran > 0 and task.total_run_time == pytest.approx(ran)
     assert task.expected_start_time is not None
 
 

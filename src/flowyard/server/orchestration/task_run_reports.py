@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowyard.schemas import core
 from flowyard.schemas.states import StateType, default_name
 from flowyard.schemas.task_run_reports import TaskRunReport
-from flowyard.server.database.types import utcnow
+from flowyard.server.database.types import new_id, utcnow
 from flowyard.server.orchestration.recorder import TaskRunRecord, parse_time, record_runs
 from flowyard.server.queries import outbox
 from flowyard.server.queries.task_run_events import state_event
@@ -93,11 +93,13 @@ def record_from_report(
 
 def _passed_state(passed: Any) -> dict[str, Any]:
     """A state the run passed through before its report's, in the shape ``state_event``
-    reads (the events of such states are announced, not stored)."""
+    reads (the events of such states are announced, not stored, and get their id here)."""
     state_type, usual_name = _STATE_TYPES[passed["type"]]
-    name = passed.get("name") or usual_name
-    return {"id": passed["id"], "type": state_type, "name": name,
-            "timestamp": passed["timestamp"], "message": None}  # fmt: skip
+    timestamp = passed["timestamp"]
+    if not isinstance(timestamp, dt.datetime):  # the embedded SDK hands Unix seconds over
+        timestamp = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return {"id": new_id(), "type": state_type, "name": passed.get("name") or usual_name,
+            "timestamp": timestamp, "message": None}  # fmt: skip
 
 
 async def record_reports(
