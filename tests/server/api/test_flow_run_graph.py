@@ -38,9 +38,7 @@ async def test_graph_links_inputs_encapsulation_and_subflows(client: httpx.Async
         "/artifacts/", json={"key": "report", "type": "markdown", "data": "# hi",
                              "flow_run_id": run["id"], "task_run_id": transform},
     )  # fmt: skip
-    await client.post(
-        "/artifacts/", json={"type": "table", "data": [], "flow_run_id": run["id"]}
-    )
+    await client.post("/artifacts/", json={"type": "table", "data": [], "flow_run_id": run["id"]})
 
     graph = await _graph(client, run["id"])
     nodes = {node_id: node for node_id, node in graph["nodes"]}

@@ -39,9 +39,7 @@ async def test_counts_per_flow_run_and_per_flow(client: httpx.AsyncClient) -> No
 
     deployment = {"name": "d1", "flow_id": flow_id}
     assert (await client.post("/deployments/", json=deployment)).status_code in (200, 201)
-    counts = await _post(
-        client, "/ui/flows/count-deployments", {"flow_ids": [flow_id, other_flow]}
-    )
+    counts = await _post(client, "/ui/flows/count-deployments", {"flow_ids": [flow_id, other_flow]})
     assert counts == {flow_id: 1, other_flow: 0}
 
 
@@ -60,7 +58,10 @@ async def test_next_runs_pick_the_soonest_scheduled_run(client: httpx.AsyncClien
 async def test_history_points_and_task_run_counts(client: httpx.AsyncClient) -> None:
     run = await make_run(client, await make_flow(client))
     await _state(client, "flow_runs", run["id"], "RUNNING")
-    done, failed = await _task_run(client, run["id"], "ok"), await _task_run(client, run["id"], "bad")
+    done, failed = (
+        await _task_run(client, run["id"], "ok"),
+        await _task_run(client, run["id"], "bad"),
+    )
     for task_run_id, final in ((done, "COMPLETED"), (failed, "FAILED")):
         await _state(client, "task_runs", task_run_id, "RUNNING")
         await _state(client, "task_runs", task_run_id, final)

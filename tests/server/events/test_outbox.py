@@ -27,7 +27,9 @@ def _event(name: str = "test.happened") -> core.Event:
 async def _stored(db: Database, prefix: str = "") -> list[orm.Event]:
     async with db.read() as session:
         rows = await session.scalars(
-            sa.select(orm.Event).where(orm.Event.event.startswith(prefix)).order_by(orm.Event.occurred)
+            sa.select(orm.Event)
+            .where(orm.Event.event.startswith(prefix))
+            .order_by(orm.Event.occurred)
         )
         return list(rows)
 
@@ -85,8 +87,12 @@ async def test_flow_run_states_are_events_as_the_official_server_writes_them(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     flow = (await client.post("/flows/", json={"name": "etl"})).json()
-    run = (await client.post("/flow_runs/", json={"flow_id": flow["id"], "tags": ["nightly"]})).json()
-    running = await client.post(f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "RUNNING"}})
+    run = (
+        await client.post("/flow_runs/", json={"flow_id": flow["id"], "tags": ["nightly"]})
+    ).json()
+    running = await client.post(
+        f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "RUNNING"}}
+    )
     assert running.status_code == 201
     events = await _stored(db, "prefect.flow-run.")
     assert [e.event for e in events] == ["prefect.flow-run.Pending", "prefect.flow-run.Running"]
@@ -105,7 +111,9 @@ async def test_flow_run_states_are_events_as_the_official_server_writes_them(
     assert started.payload["intended"] == {"from": "PENDING", "to": "RUNNING"}
     assert started.payload["validated_state"]["type"] == "RUNNING"
     # A transition the policy refuses writes no state, so no event.
-    again = await client.post(f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "RUNNING"}})
+    again = await client.post(
+        f"/flow_runs/{run['id']}/set_state", json={"state": {"type": "RUNNING"}}
+    )
     assert again.json()["status"] != "ACCEPT"
     assert len(await _stored(db, "prefect.flow-run.")) == 2
 
