@@ -54,11 +54,29 @@ def _null_means_default_keys(model: type[BaseModel]) -> frozenset[str]:
 
 
 # Every integer a request carries fits the 32-bit INTEGER columns (PostgreSQL refuses a
-# larger one with an error, SQLite above 64 bits), and every float is finite (JSON's 1e400
-# parses as infinity): out of range is a 422 naming the field, at validation, never a 500
-# from the database or the serializer. Applied to the core schema of each request model, so
-# the check runs in pydantic-core and the published schema states the bounds.
+# larger one with an error, SQLite above 64 bits), every float is finite (JSON's 1e400
+# parses as infinity), and no string holds a NUL character (PostgreSQL refuses it in text
+# and in JSONB): out of range is a 422 naming the field, at validation, never a 500 from the
+# database or the serializer. Applied to the core schema of each request model, so the
+# checks run in pydantic-core (but for free-form JSON values, walked once in Python) and the
+# published schema states the bounds.
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+NO_NUL = "^[^\x00]*$"
+
+
+def _no_nul_inside(value: Any) -> Any:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("must not contain a NUL character (\\u0000)")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return value
 
 
 def _is_request_model(cls: type) -> bool:
@@ -81,6 +99,13 @@ def _bound_numbers(schema: Any) -> None:
         schema["le"] = min(schema.get("le", INT_MAX), INT_MAX)
     elif kind == "float":
         schema["allow_inf_nan"] = False
+    elif kind == "str" and "pattern" not in schema:
+        schema["pattern"] = NO_NUL
+    elif kind == "any":
+        inner = dict(schema)
+        schema.clear()
+        schema.update(core_schema.no_info_after_validator_function(_no_nul_inside, inner))
+        return
     for key, value in schema.items():
         if key != "metadata" and isinstance(value, dict | list):
             _bound_numbers(value)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import Field, TypeAdapter
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
@@ -25,6 +25,8 @@ from flowyard.schemas.states import StateType
 # The widths of the columns these fields land in: longer values are refused with a 422
 # naming the field rather than failing the whole batch in the database.
 Short = Annotated[str, Field(max_length=255)]
+# An INTEGER column: a wider count is a 422, not an overflow in the INSERT.
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 class PassedState(TypedDict):
@@ -34,6 +36,16 @@ class PassedState(TypedDict):
     type: StateType
     name: NotRequired[Short | None]
     timestamp: dt.datetime  # JSON: ISO 8601 or Unix seconds; embedded: Unix seconds too
+
+
+class TaskInputRef(TypedDict):
+    """One upstream input, as ``core.TaskRunInput`` reads it back: a report whose inputs
+    have another shape is refused here (422), not stored to fail every later read."""
+
+    input_type: Literal["task_run", "flow_run", "parameter", "constant"]
+    id: NotRequired[uuid.UUID | None]
+    name: NotRequired[str | None]
+    type: NotRequired[str | None]
 
 
 class TaskRunReport(TypedDict):
@@ -55,8 +67,8 @@ class TaskRunReport(TypedDict):
     state_message: NotRequired[str | None]
     state_details: NotRequired[dict[str, Any]]
     state_data: NotRequired[Any]
-    run_count: NotRequired[int]
-    flow_run_run_count: NotRequired[int]
+    run_count: NotRequired[Count]
+    flow_run_run_count: NotRequired[Count]
     expected_start_time: NotRequired[dt.datetime | None]
     start_time: NotRequired[dt.datetime | None]
     end_time: NotRequired[dt.datetime | None]
@@ -64,7 +76,7 @@ class TaskRunReport(TypedDict):
     empirical_policy: NotRequired[dict[str, Any]]
     tags: NotRequired[list[str]]
     labels: NotRequired[dict[str, Any]]
-    task_inputs: NotRequired[dict[str, Any]]
+    task_inputs: NotRequired[dict[str, list[TaskInputRef]]]
     task_version: NotRequired[Short | None]
     cache_key: NotRequired[str | None]
     # States the run passed through since its last report (oldest first), which the batch

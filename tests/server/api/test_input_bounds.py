@@ -49,3 +49,17 @@ async def test_an_empty_list_of_prefixes_matches_nothing(client: httpx.AsyncClie
     assert nothing.status_code == 200 and nothing.json() == []
     some = await client.post("/flows/filter", json={"flows": {"name": {"startswith_": ["e"]}}})
     assert [f["name"] for f in some.json()] == ["etl"]
+
+
+async def test_a_nul_character_is_a_422_in_strings_and_in_free_form_values(
+    client: httpx.AsyncClient,
+) -> None:
+    # PostgreSQL refuses NUL in text and in JSONB: refused before it gets there, on SQLite too.
+    name = await client.post("/work_queues/", json={"name": "q\u0000"})
+    assert name.status_code == 422 and "name" in name.json()["detail"]
+    flow = (await client.post("/flows/", json={"name": "f"})).json()
+    run = {"flow_id": flow["id"], "parameters": {"x": ["ok", {"k\u0000": 1}]}}
+    refused = await client.post("/flow_runs/", json=run)
+    assert refused.status_code == 422 and "parameters" in refused.json()["detail"]
+    run["parameters"] = {"x": ["ok", {"k": "\u00e9"}]}
+    assert (await client.post("/flow_runs/", json=run)).status_code == 201

@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from flowyard.schemas import actions, core
 from flowyard.schemas.filters import RunFilters
@@ -23,7 +23,7 @@ from flowyard.schemas.states import OrchestrationResult, StateCreate
 from flowyard.schemas.task_run_reports import TaskRunReport
 from flowyard.server.database import orm
 from flowyard.server.database.types import utcnow
-from flowyard.server.errors import Conflict, NotFound
+from flowyard.server.errors import Conflict, Invalid, NotFound
 from flowyard.server.operations.context import Tx, operation, permission
 from flowyard.server.orchestration import transitions
 from flowyard.server.orchestration.task_run_reports import record_reports
@@ -76,7 +76,22 @@ async def _insert(tx: Tx, create: actions.TaskRunCreate) -> core.TaskRun:
 async def record_task_run_reports(tx: Tx, reports: Sequence[TaskRunReport]) -> set[uuid.UUID]:
     """Record task runs the client orchestrated itself (``POST /task_runs/reports``, the
     embedded SDK): each state with its event. Returns the state ids stored."""
-    return await record_reports(tx.session, tx.workspace_id, reports)
+    try:
+        return await record_reports(tx.session, tx.workspace_id, reports)
+    except DBAPIError as exc:
+        # PostgreSQL refuses a NUL character in text and JSON. Reports are validated in
+        # one pass without a per-string check (they carry every task run): the database's
+        # refusal is the check, answered as the bad request it is; the batch is not stored.
+        if _is_nul_refusal(exc):
+            raise Invalid(
+                "A report holds a NUL character (\\u0000): it cannot be stored."
+            ) from None
+        raise
+
+
+def _is_nul_refusal(exc: DBAPIError) -> bool:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    return "0x00" in text or "\\u0000" in text
 
 
 @operation(READ)
