@@ -91,7 +91,8 @@ async def record_task_run_reports(tx: Tx, reports: Sequence[TaskRunReport]) -> s
 
 def _is_nul_refusal(exc: DBAPIError) -> bool:
     text = str(exc.orig) if exc.orig is not None else str(exc)
-    return "0x00" in text or "\\u0000" in text
+    # Text columns: "invalid byte sequence ... 0x00"; JSON: "unsupported Unicode escape".
+    return "0x00" in text or "\\u0000" in text or "unsupported Unicode escape" in text
 
 
 @operation(READ)
