@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,12 @@ from flowyard import flow
 def slow() -> None:
     with open(os.environ["OUT"], "a") as f:
         f.write(f"{os.getpid()}\\n")
-    time.sleep(2)
+    # Runs until the test lets it finish: the other process must meet it still running,
+    # however slowly the machine starts it.
+    release = os.environ.get("RELEASE")
+    deadline = time.monotonic() + 120
+    while release and not os.path.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.01)
 """
 
 
@@ -262,7 +268,8 @@ def test_two_processes_for_one_run_run_it_once(tmp_path: Path, out: Path, pool: 
     deployment_id = Flow.from_source(source, "slow.py:slow").deploy("once", work_pool_name=pool)
     with get_sync_client() as client:
         run = client.create_flow_run_from_deployment(deployment_id)
-    env = {**os.environ, "FLOWYARD_FLOW_RUN_ID": str(run.id)}
+    release = tmp_path / "release"
+    env = {**os.environ, "FLOWYARD_FLOW_RUN_ID": str(run.id), "RELEASE": str(release)}
     command = [sys.executable, "-m", "flowyard.sdk.execute"]
     procs = [
         subprocess.Popen(
@@ -270,6 +277,11 @@ def test_two_processes_for_one_run_run_it_once(tmp_path: Path, out: Path, pool: 
         )
         for _ in range(2)
     ]
+    # The flow holds until released, so the process that did not get the run ends first.
+    deadline = time.monotonic() + 120
+    while all(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    release.touch()
     codes = sorted(p.wait(timeout=120) for p in procs)
     for p in procs:
         assert p.stdout is not None and p.stderr is not None

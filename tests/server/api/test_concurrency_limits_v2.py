@@ -162,14 +162,15 @@ async def test_increment_and_decrement_without_a_lease(client: httpx.AsyncClient
 async def test_rate_limits_decay_over_time(
     client: httpx.AsyncClient, db: Database, app: FastAPI
 ) -> None:
-    await _create(client, "api-calls", 2, slot_decay_per_second=1.0)
+    # One slot per 100 s: however slow the machine, no slot decays between two requests.
+    await _create(client, "api-calls", 2, slot_decay_per_second=0.01)
     rate = {"names": ["api-calls"], "slots": 2, "mode": "rate_limit"}
     assert (await client.post(f"{BASE}/increment", json=rate)).status_code == 200
     locked = await client.post(f"{BASE}/increment", json={**rate, "slots": 1})
-    assert locked.status_code == 423 and 0 < float(locked.headers["Retry-After"]) <= 2
-    # Pretend the slots were taken 1.5 s ago: one has decayed.
+    assert locked.status_code == 423 and 0 < float(locked.headers["Retry-After"]) <= 100
+    # Pretend the slots were taken 150 s ago: one has decayed.
     async with db.write() as session:
-        earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1.5)
+        earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=150)
         await session.execute(sa.update(orm.ConcurrencyLimit).values(updated=earlier))
     assert await _active(client, "api-calls") == 1
     assert (await client.post(f"{BASE}/increment", json={**rate, "slots": 1})).status_code == 200
