@@ -141,8 +141,14 @@ def test_serve_runs_a_requested_run_then_pauses_on_ctrl_c(
     assert len(finished) == 1 and finished[0]["parameters"] == {"n": 2, "name": "ada"}
     assert [(r["name"], r["n"]) for r in lines(project["out"])] == [("ada", 2)]
     assert lines(project["out"])[0]["pid"] != proc.pid  # in a subprocess of its own
-    logs = api.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [finished[0]["id"]]}}})
-    assert any("hello ada x2" in log["message"] for log in logs.json())
+    run_logs = {"logs": {"flow_run_id": {"any_": [finished[0]["id"]]}}}
+    wait_for(
+        "the run's log line",
+        lambda: any(
+            "hello ada x2" in log["message"]
+            for log in api.post("/logs/filter", json=run_logs).json()
+        ),
+    )
 
     os.killpg(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 0
@@ -236,10 +242,17 @@ def test_readme_serve_example(tmp_path: Path, server_api_url: str, api: httpx.Cl
                 if run["parameters"].get("name") == "ada"
             ],
         )
-        logs = api.post(
-            "/logs/filter", json={"logs": {"flow_run_id": {"any_": [finished[0]["id"]]}}}
+        # The run's log lines may land a moment after its final state: wait for them.
+        wait_for(
+            "the run's log line",
+            lambda: any(
+                "hello ada" in log["message"]
+                for log in api.post(
+                    "/logs/filter",
+                    json={"logs": {"flow_run_id": {"any_": [finished[0]["id"]]}}},
+                ).json()
+            ),
         )
-        assert any("hello ada" in log["message"] for log in logs.json())
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     finally:
