@@ -94,6 +94,11 @@ def _bound_numbers(schema: Any) -> None:
     kind = schema.get("type")
     if kind == "model" and not _is_request_model(schema["cls"]):
         return  # another base's schema: not ours to change
+    if kind == "function-after" and schema.get("function", {}).get("function") is _no_nul_inside:
+        # Wrapped already: a schema shared by several models passes here once per model,
+        # and wrapping it again each time nested it deep enough to overflow the JSON-schema
+        # generator's recursion.
+        return
     if kind == "int":
         schema["ge"] = max(schema.get("ge", INT_MIN), INT_MIN)
         schema["le"] = min(schema.get("le", INT_MAX), INT_MAX)
