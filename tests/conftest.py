@@ -4,7 +4,6 @@ PostgreSQL database, in which case every test gets a fresh schema there."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from fastapi import FastAPI
 from flowyard.server.app import create_app
 from flowyard.server.database.engine import Database
 from flowyard.settings import Settings
+from flowyard.testing.databases import fresh_database_url
 
 TEST_DATABASE_URL = os.environ.get("FLOWYARD_TEST_DATABASE_URL")
 
@@ -30,24 +30,9 @@ def flowyard_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 async def database_url(tmp_path: Path) -> AsyncIterator[str]:
-    if not TEST_DATABASE_URL:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-        return
-    # A fresh database per test on the shared PostgreSQL server.
-    import asyncpg  # type: ignore[import-untyped]
-    import sqlalchemy as sa
-
-    url = sa.engine.make_url(TEST_DATABASE_URL)
-    name = f"fy_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, database=url.database
-    )
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    # A fresh database per test (on the shared PostgreSQL server when one is named).
+    async with fresh_database_url(tmp_path, TEST_DATABASE_URL) as url:
+        yield url
 
 
 @pytest.fixture

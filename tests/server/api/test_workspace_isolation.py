@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime as dt
 import json
 import os
@@ -30,7 +29,6 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +40,7 @@ from flowyard.server.app import WORKSPACE_PREFIX, create_app
 from flowyard.server.database.engine import Database
 from flowyard.server.queries import tenancy
 from flowyard.settings import Settings
+from flowyard.testing.databases import fresh_database_url
 
 # --- the two worlds -------------------------------------------------------------------------
 
@@ -239,29 +238,6 @@ class Worlds:
     own_sizes: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-@contextlib.asynccontextmanager
-async def _database_url(home: Path) -> AsyncIterator[str]:
-    """SQLite under ``home``, or a fresh database on FLOWYARD_TEST_DATABASE_URL's server."""
-    base = os.environ.get("FLOWYARD_TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite+aiosqlite:///{home / 'isolation.db'}"
-        return
-    import asyncpg  # type: ignore[import-untyped]
-    import sqlalchemy as sa
-
-    url = sa.engine.make_url(base)
-    name = f"fy_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, database=url.database
-    )
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def worlds(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worlds]:
     """A, the default workspace (``/api``), and B, a second workspace of the same account
@@ -269,7 +245,7 @@ async def worlds(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worl
     of a group leave A as it was (that is the test) and change only B's own objects, in
     the controls, never ones another group needs (see :func:`populate`)."""
     home = tmp_path_factory.mktemp("isolation")
-    async with _database_url(home) as url:
+    async with fresh_database_url(home, os.environ.get("FLOWYARD_TEST_DATABASE_URL")) as url:
         db = Database(url)
         app = create_app(Settings(home=home, database_url=url), database=db, services=False)
         async with app.router.lifespan_context(app):
