@@ -12,7 +12,7 @@ PYTEST := $(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfil
 HOST ?= 127.0.0.1
 PORT ?= 4200
 
-.PHONY: run test install install-dev install-prefect lint test-sqlite test-postgres bench clean
+.PHONY: run test install install-dev install-prefect lint test-sqlite test-postgres bench clean ui-assets
 
 $(BIN)/flowyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,16 @@ $(PREFECT_VENV)/.installed-$(PREFECT_VERSION):
 
 install-prefect: $(PREFECT_VENV)/.installed-$(PREFECT_VERSION)
 
-run: install
+# The UI's third-party assets (htmx): pinned npm packages, checked against their sha512,
+# copied into the git-ignored src/flowyard/ui/static/vendor/.
+UI_VENDOR := src/flowyard/ui/static/vendor/.fetched
+$(UI_VENDOR): src/flowyard/ui/assets.py scripts/fetch_ui_assets.py
+	$(BIN)/python scripts/fetch_ui_assets.py
+	@touch $@
+
+ui-assets: install $(UI_VENDOR)
+
+run: install ui-assets
 	$(BIN)/flowyard server start --host $(HOST) --port $(PORT)
 
 lint: install-dev
@@ -45,10 +54,10 @@ lint: install-dev
 	$(BIN)/mypy src/flowyard
 	$(BIN)/lint-imports
 
-test-sqlite: install-dev install-prefect
+test-sqlite: install-dev install-prefect ui-assets
 	$(PYTEST)
 
-test-postgres: install-dev install-prefect
+test-postgres: install-dev install-prefect ui-assets
 	FLOWYARD_TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST)
 
 test: lint test-sqlite test-postgres

@@ -37,7 +37,9 @@ async def database_url(tmp_path: Path) -> AsyncIterator[str]:
 
 @pytest.fixture
 def settings(flowyard_home: Path, database_url: str) -> Settings:
-    return Settings(home=flowyard_home, database_url=database_url)
+    # The suite's clients call the app "test" (http://test/api): a host name the app
+    # answers to only because it is configured, as any name but loopback must be.
+    return Settings(home=flowyard_home, database_url=database_url, server_allowed_hosts=["test"])
 
 
 @pytest.fixture

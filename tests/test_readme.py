@@ -49,6 +49,7 @@ COVERED = {
     "Concurrency limits": 2,
     "Settings and profiles": 1,
     "CLI": 1,
+    "Automations": 1,  # tests/e2e/test_official_automations.py
 }
 
 

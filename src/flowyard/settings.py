@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import os
 import tomllib
+import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from flowyard.exceptions import ConfigurationError
+from flowyard.private_files import open_private, private_home
 
 DEFAULT_PROFILE = "default"
 
@@ -52,11 +54,27 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_echo: bool = False
     database_timeout: float = 30.0
+    # SQLite's PRAGMA synchronous (WAL mode): NORMAL survives a killed process; FULL also a
+    # power cut or OS crash, at the cost of a disk sync per commit (README, "Durability").
+    database_sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    # How long a write waits for the database writer before it answers 503 with Retry-After
+    # (SQLite: this process's one writer; PostgreSQL: a pooled connection, each row lock).
+    database_write_wait_seconds: float = Field(default=10.0, gt=0)
     api_default_limit: int = 200
     logging_level: str = "INFO"
     # Fernet key for block secrets at rest; unset means $FLOWYARD_HOME/encryption.key.
     # A SecretStr so that repr(settings), a traceback's locals or a log line never show it.
     server_encryption_key: SecretStr | None = None
+    # Securing the server (README "Securing the server", server/auth/guard.py). With a key,
+    # every request under /api and every websocket must carry it; `server start` on an
+    # address other than loopback refuses to start without one.
+    server_api_key: SecretStr | None = None
+    # Host names a request's Host header (and a websocket's Origin) may name besides
+    # loopback and the address the server listens on: the DNS-rebinding defence.
+    # Comma-separated in the environment; "*" allows any.
+    server_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The largest request body accepted, in bytes (413 beyond it), counted as it arrives.
+    server_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
 
     # Run monitoring (issue 4): late runs, leases held by running flows, cancellation.
     server_services_late_runs_after_seconds: float = 15.0
@@ -67,19 +85,56 @@ class Settings(BaseSettings):
     server_services_cancellation_loop_seconds: float = 5.0
     # A run Cancelling this long with nothing finishing it is marked Cancelled.
     server_services_cancellation_timeout_seconds: float = 300.0
-    # Flow runs of a process started by a worker or serve() (FLOWYARD_FLOW_RUN_ID set), or of
-    # any process with runner_leases on, hold a lease renewed every third of this period.
-    runner_lease_seconds: float = 30.0
-    runner_leases: bool = False
+    # Every flow run an SDK process executes holds a lease while Running, renewed every
+    # third of this period; a killed process's runs are Crashed within about one period
+    # (sdk/engine/heartbeat.py). runner_leases=false turns that off, except in processes a
+    # worker or serve() started (FLOWYARD_FLOW_RUN_ID set), which always hold leases.
+    runner_lease_seconds: float = Field(default=30.0, gt=0, le=86_400)
+    runner_leases: bool = True
     # Concurrency leases: the shortest lease the API grants (the contract's 60 s; tests
     # lower it) and how often the reaper frees the slots of expired leases.
     server_concurrency_min_lease_seconds: float = 60.0
     server_services_concurrency_leases_loop_seconds: float = 15.0
+    # Deployment concurrency limits: how long the slot a run takes when it becomes Pending
+    # is held before the process running it must renew it (a deployment's
+    # ``grace_period_seconds`` overrides it), and how long a run that found the limit full
+    # waits (AwaitingConcurrencySlot) before it is due again.
+    server_deployment_concurrency_lease_seconds: float = 300.0
+    server_deployment_concurrency_slot_wait_seconds: float = 30.0
+
+    # Automations (issue 12): an automation firing more often than this per minute has its
+    # actions held back (a prefect.automation.throttled event says so), and how often the
+    # deadlines of proactive triggers are checked.
+    server_automations_max_firings_per_minute: int = Field(default=60, ge=1)
+    server_services_automations_loop_seconds: float = Field(default=5.0, gt=0)
 
     # Outbound requests a deployment's code makes on our behalf (the git_clone pull step)
     # refuse loopback, private and link-local hosts unless this is on (a git server on the
     # LAN, tests on 127.0.0.1). Local paths and file:// are not network requests.
     allow_private_addresses: bool = False
+
+    @field_validator("server_api_key", mode="before")
+    @classmethod
+    def _empty_key_is_no_key(cls, value: Any) -> Any:
+        # FLOWYARD_SERVER_API_KEY= (set but empty) means no key, not a key of "" that an
+        # empty credential would match; off loopback, `server start` then refuses to run.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("database_sqlite_synchronous", mode="before")
+    @classmethod
+    def _upper_synchronous(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("server_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(host).strip().lower() for host in value if str(host).strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -116,10 +171,16 @@ def save_profiles(data: dict[str, Any]) -> None:
     import tomli_w
 
     path = profiles_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(data))
-    tmp.replace(path)  # atomic: a crash never leaves half a profiles file
+    private_home(path.parent)
+    # 0600 (profiles hold API keys), and atomic: a crash never leaves half a profiles file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with os.fdopen(open_private(tmp), "w") as handle:
+            handle.write(tomli_w.dumps(data))
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def active_profile_name() -> str:

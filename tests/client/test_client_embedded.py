@@ -28,7 +28,7 @@ async def test_runs_recorded_embedded_are_visible_to_a_server_on_the_same_file(
     app = create_app(Settings(home=flowyard_home), services=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://x/api") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1/api") as http:
             response = await http.get(f"/flows/{flow.id}")
     assert response.status_code == 200
     assert response.json()["name"] == "embedded-flow"

@@ -10,7 +10,6 @@ assertions themselves are checked.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -18,12 +17,13 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from flowyard.testing.databases import fresh_postgres_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_VERSION = "3.9.1"
@@ -114,27 +114,8 @@ def server_database_url() -> Iterator[str | None]:
     if DATABASE_URL or not TEST_DATABASE_URL or SERVER_KIND == "prefect":
         yield DATABASE_URL
         return
-    import asyncpg  # type: ignore[import-untyped]
-    import sqlalchemy as sa
-
-    url = sa.engine.make_url(TEST_DATABASE_URL)
-    name = f"fy_e2e_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, database=url.database
-        )
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    # Sync fixture, no loop running yet: asyncio.run is safe here.
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres_database(TEST_DATABASE_URL, "fy_e2e") as url:
+        yield url
 
 
 def _server_env(home: Path, database_url: str | None) -> dict[str, str]:

@@ -42,17 +42,6 @@ from pydantic import BaseModel, RootModel
 # Methods whose route Flowyard does not serve, and why. The scenario still calls each one
 # (expecting a failure): one that starts answering must move into the scenario.
 NOT_SERVED: dict[str, str] = {
-    # Automations are the events issue's.
-    "create_automation": "automations: the events and automations issue",
-    "read_automation": "automations: the events and automations issue",
-    "read_automations": "automations: the events and automations issue",
-    "read_automations_by_name": "automations: the events and automations issue",
-    "find_automation": "automations: the events and automations issue",
-    "update_automation": "automations: the events and automations issue",
-    "pause_automation": "automations: the events and automations issue",
-    "resume_automation": "automations: the events and automations issue",
-    "delete_automation": "automations: the events and automations issue",
-    "read_resource_related_automations": "automations: the events and automations issue",
     # Prefect Cloud only: not in the OSS contract.
     "apply_slas_for_deployment": "SLAs are Prefect Cloud's (/slas/...), not in the contract",
     "create_deployment_branch": "deployment branches are Prefect Cloud's, not in the contract",
@@ -579,22 +568,29 @@ async def scenario(c: Recorder, tag: str) -> None:
     else:
         await c.read_events_page(httpx.URL(str(c.client.api_url)).join("events/filter/next"))
 
-    # automations (not served: see NOT_SERVED)
-    await c.read_automations()
-    await c.read_automations_by_name("x")
-    await c.read_automation(uuid.uuid4())
-    await c.find_automation("x")
-    await c.read_resource_related_automations(f"prefect.deployment.{deployment_id}")
+    # automations
     automation = AutomationCore(
         name=f"auto-{tag}",
         trigger=EventTrigger(expect={"prefect.flow-run.Failed"}, posture="Reactive", threshold=1),
         actions=[DoNothing()],
     )
-    await c.create_automation(automation)
-    await c.update_automation(uuid.uuid4(), automation)
-    await c.pause_automation(uuid.uuid4())
-    await c.resume_automation(uuid.uuid4())
-    await c.delete_automation(uuid.uuid4())
+    automation_id = await c.create_automation(automation)
+    if automation_id is not None:
+        await c.read_automation(automation_id)
+        await c.read_automations()
+        await c.read_automations_by_name(f"auto-{tag}")
+        await c.find_automation(f"auto-{tag}")
+        await c.read_resource_related_automations(f"prefect.deployment.{deployment_id}")
+        # As a user does: change the automation read from the server (a model the client
+        # built itself is sent without its actions' types).
+        current = await c.read_automation(automation_id)
+        if current is not None:
+            fields = current.model_dump(include=set(AutomationCore.model_fields))
+            renamed = AutomationCore.model_validate({**fields, "name": f"auto-{tag}-renamed"})
+            await c.update_automation(automation_id, renamed)
+        await c.pause_automation(automation_id)
+        await c.resume_automation(automation_id)
+        await c.delete_automation(automation_id)
     await c.apply_slas_for_deployment(deployment_id, [])
     await c.create_deployment_branch(deployment_id, "branch")
 

@@ -88,14 +88,18 @@ def ls(
     """List deployments with their flow, schedules and status."""
     from flowyard.client import get_sync_client
     from flowyard.schemas import filters
+    from flowyard.schemas.limits import MAX_FILTER_ITEMS
 
     with get_sync_client() as client:
         deployments = client.read_deployments(limit=limit)
         flow_ids = list({d.flow_id for d in deployments})
-        flows = client.read_flows(
-            flow_filter=filters.FlowFilter(id=filters.IdFilter(any_=flow_ids)),
-            limit=len(flow_ids) or None,
-        )
+        flows = []
+        # A filter names at most MAX_FILTER_ITEMS ids: ask in slices of that.
+        for start in range(0, len(flow_ids), MAX_FILTER_ITEMS):
+            chunk = flow_ids[start : start + MAX_FILTER_ITEMS]
+            flows += client.read_flows(
+                flow_filter=filters.FlowFilter(id=filters.IdFilter(any_=chunk)), limit=len(chunk)
+            )
     if wants_json(as_json, output):
         print_models(deployments)
         return

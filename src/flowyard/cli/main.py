@@ -18,6 +18,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer.core import TyperGroup
 
 from flowyard.cli import (
+    automations,
     blocks,
     concurrency_limits,
     config,
@@ -110,6 +111,7 @@ app.add_typer(workers.worker_app, name="worker")
 app.add_typer(deployments.deployment_app, name="deployment")
 app.add_typer(concurrency_limits.tag_limit_app, name="concurrency-limit")
 app.add_typer(concurrency_limits.global_limit_app, name="global-concurrency-limit")
+app.add_typer(automations.automation_app, name="automation")
 
 
 @app.command()
@@ -119,8 +121,7 @@ def version() -> None:
 
     from flowyard import __version__
     from flowyard.cli.output import mask_url_password
-    from flowyard.client._http import API_VERSION
-    from flowyard.server.api.admin import COMPATIBLE_PREFECT_VERSION
+    from flowyard.client._versions import API_VERSION, COMPATIBLE_PREFECT_VERSION
     from flowyard.settings import active_profile_name, get_settings
 
     settings = get_settings()

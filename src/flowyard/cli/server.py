@@ -42,6 +42,9 @@ def start(
     settings = get_settings()
     host = settings.server_host if host is None else host
     port = settings.server_port if port is None else port
+    _require_key_off_loopback(settings, host)
+    # The app trusts the Host name it listens on (see server/auth/hosts.py).
+    settings = settings.model_copy(update={"server_host": host})
     # Bound here, before the (slower) app import, so a taken port is one clear line and
     # port 0 can be resolved to the real port for the banner.
     sock = _listen(host, port)
@@ -66,6 +69,21 @@ def start(
 
     end_long_polls_on_exit(server)  # workers' long-polls must not hold up a shutdown
     server.run(sockets=[sock])
+
+
+def _require_key_off_loopback(settings: Settings, host: str) -> None:
+    """Anyone who can reach the API can run code on the workers: off loopback, not without
+    a key."""
+    from flowyard.server.auth.hosts import host_name, is_loopback
+
+    if settings.server_api_key is not None or is_loopback(host_name(host)):
+        return
+    fail(
+        f"Refusing to listen on {host or 'every interface'} without a server API key: anyone "
+        "who can reach the server could read its runs and start code on its workers. Set "
+        "FLOWYARD_SERVER_API_KEY (and give clients the same key as FLOWYARD_API_KEY), or "
+        "listen on 127.0.0.1."
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -104,6 +122,11 @@ def _banner(settings: Settings, host: str, port: int) -> None:
         "(the official prefect client: PREFECT_API_URL=" + base + "/api)",
         "",
     ]
+    if settings.server_api_key is not None:
+        lines[-1:-1] = [
+            "The API needs the server's key (FLOWYARD_SERVER_API_KEY): set it as",
+            "FLOWYARD_API_KEY (the official client: PREFECT_API_AUTH_STRING).",
+        ]
     typer.echo("\n".join(lines))
     sys.stdout.flush()  # seen at once even when stdout is a pipe
 
@@ -135,7 +158,12 @@ def _run_on_database(action: Callable[[Database], Awaitable[None]]) -> str:
     settings = get_settings()
 
     async def run() -> None:
-        db = Database(settings.resolved_database_url, echo=settings.database_echo)
+        db = Database(
+            settings.resolved_database_url,
+            echo=settings.database_echo,
+            sqlite_synchronous=settings.database_sqlite_synchronous,
+            write_wait_seconds=settings.database_write_wait_seconds,
+        )
         try:
             await action(db)
         finally:

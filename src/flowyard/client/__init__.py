@@ -8,9 +8,23 @@ stops it early.
 
 from __future__ import annotations
 
-from flowyard.client._client import FlowyardClient, get_client
-from flowyard.client._embedded import shutdown_embedded
-from flowyard.client._sync import SyncFlowyardClient, get_sync_client
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowyard.client._client import FlowyardClient, get_client
+    from flowyard.client._embedded import shutdown_embedded
+    from flowyard.client._sync import SyncFlowyardClient, get_sync_client
+
+# Public name -> module that defines it, imported on first use: the embedded server's
+# module is not needed by a client of a remote server.
+_EXPORTS = {
+    "FlowyardClient": "flowyard.client._client",
+    "get_client": "flowyard.client._client",
+    "shutdown_embedded": "flowyard.client._embedded",
+    "SyncFlowyardClient": "flowyard.client._sync",
+    "get_sync_client": "flowyard.client._sync",
+}
 
 __all__ = [
     "FlowyardClient",
@@ -19,3 +33,12 @@ __all__ = [
     "get_sync_client",
     "shutdown_embedded",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowyard.client' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyard.client._http import (
     BaseClient,
@@ -15,20 +15,21 @@ from flowyard.client._http import (
     parse_list,
     segment,
 )
-from flowyard.schemas.blocks import (
-    BlockDocument,
-    BlockDocumentCreate,
-    BlockDocumentFilter,
-    BlockDocumentSort,
-    BlockDocumentUpdate,
-    BlockSchema,
-    BlockSchemaCreate,
-    BlockSchemaFilter,
-    BlockType,
-    BlockTypeCreate,
-    BlockTypeFilter,
-    BlockTypeUpdate,
-)
+from flowyard.schemas.sorting import BlockDocumentSort
+
+if TYPE_CHECKING:
+    from flowyard.schemas.blocks import (
+        BlockDocument,
+        BlockDocumentCreate,
+        BlockDocumentFilter,
+        BlockSchema,
+        BlockSchemaCreate,
+        BlockSchemaFilter,
+        BlockType,
+        BlockTypeCreate,
+        BlockTypeFilter,
+        BlockTypeUpdate,
+    )
 
 
 def _secrets(include_secrets: bool) -> dict[str, Any]:
@@ -46,15 +47,21 @@ class BlocksAPI(BaseClient):
 
     async def create_block_type(self, block_type: BlockTypeCreate) -> BlockType:
         """Create a block type. Raises ``ObjectAlreadyExists`` if its name or slug is taken."""
+        from flowyard.schemas.blocks import BlockType
+
         response = await self._request("POST", "/block_types/", json=dump(block_type))
         return parse(BlockType, response)
 
     async def read_block_type(self, block_type_id: uuid.UUID) -> BlockType:
         """Read a block type by id. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.blocks import BlockType
+
         return parse(BlockType, await self._request("GET", f"/block_types/{block_type_id}"))
 
     async def read_block_type_by_slug(self, slug: str) -> BlockType:
         """Read a block type by slug (e.g. ``secret``). Raises ``ObjectNotFound``."""
+        from flowyard.schemas.blocks import BlockType
+
         path = f"/block_types/slug/{segment(slug)}"
         return parse(BlockType, await self._request("GET", path))
 
@@ -67,6 +74,8 @@ class BlocksAPI(BaseClient):
         offset: int = 0,
     ) -> list[BlockType]:
         """Block types matching the filters, by name."""
+        from flowyard.schemas.blocks import BlockType
+
         body = compose(
             block_types=block_type_filter,
             block_schemas=block_schema_filter,
@@ -88,11 +97,15 @@ class BlocksAPI(BaseClient):
 
     async def create_block_schema(self, block_schema: BlockSchemaCreate) -> BlockSchema:
         """Create a block schema (or get the existing one with the same checksum)."""
+        from flowyard.schemas.blocks import BlockSchema
+
         response = await self._request("POST", "/block_schemas/", json=dump(block_schema))
         return parse(BlockSchema, response)
 
     async def read_block_schema(self, block_schema_id: uuid.UUID) -> BlockSchema:
         """Read a block schema by id. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.blocks import BlockSchema
+
         response = await self._request("GET", f"/block_schemas/{block_schema_id}")
         return parse(BlockSchema, response)
 
@@ -100,6 +113,8 @@ class BlocksAPI(BaseClient):
         self, checksum: str, version: str | None = None
     ) -> BlockSchema:
         """Read a block schema by checksum (the newest, unless ``version`` is given)."""
+        from flowyard.schemas.blocks import BlockSchema
+
         params = {"version": version} if version is not None else None
         path = f"/block_schemas/checksum/{segment(checksum)}"
         return parse(BlockSchema, await self._request("GET", path, params=params))
@@ -112,6 +127,8 @@ class BlocksAPI(BaseClient):
         offset: int = 0,
     ) -> list[BlockSchema]:
         """Block schemas matching the filter, newest first."""
+        from flowyard.schemas.blocks import BlockSchema
+
         body = compose(block_schemas=block_schema_filter, limit=limit, offset=offset)
         response = await self._request("POST", "/block_schemas/filter", json=body)
         return parse_list(BlockSchema, response)
@@ -129,6 +146,8 @@ class BlocksAPI(BaseClient):
     async def create_block_document(self, block_document: BlockDocumentCreate) -> BlockDocument:
         """Save a block document. Raises ``ObjectAlreadyExists`` if the name is taken for
         its block type, ``InvalidRequest`` if the data does not fit the schema."""
+        from flowyard.schemas.blocks import BlockDocument
+
         response = await self._request("POST", "/block_documents/", json=dump(block_document))
         return parse(BlockDocument, response)
 
@@ -136,6 +155,8 @@ class BlocksAPI(BaseClient):
         self, block_document_id: uuid.UUID, *, include_secrets: bool = False
     ) -> BlockDocument:
         """Read a block document by id. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.blocks import BlockDocument
+
         response = await self._request(
             "GET", f"/block_documents/{block_document_id}", params=_secrets(include_secrets)
         )
@@ -145,6 +166,8 @@ class BlocksAPI(BaseClient):
         self, name: str, block_type_slug: str, *, include_secrets: bool = False
     ) -> BlockDocument:
         """Read the block document ``name`` of a block type. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.blocks import BlockDocument
+
         path = f"/block_types/slug/{segment(block_type_slug)}/block_documents/name/{segment(name)}"
         response = await self._request("GET", path, params=_secrets(include_secrets))
         return parse(BlockDocument, response)
@@ -153,6 +176,8 @@ class BlocksAPI(BaseClient):
         self, block_type_slug: str, *, include_secrets: bool = False
     ) -> list[BlockDocument]:
         """Every (named) block document of a block type."""
+        from flowyard.schemas.blocks import BlockDocument
+
         path = f"/block_types/slug/{segment(block_type_slug)}/block_documents"
         response = await self._request("GET", path, params=_secrets(include_secrets))
         return parse_list(BlockDocument, response)
@@ -169,6 +194,8 @@ class BlocksAPI(BaseClient):
         offset: int = 0,
     ) -> list[BlockDocument]:
         """Block documents matching the filters (anonymous ones only when asked for)."""
+        from flowyard.schemas.blocks import BlockDocument
+
         body = compose(
             block_documents=block_document_filter,
             block_types=block_type_filter,
@@ -200,6 +227,8 @@ class BlocksAPI(BaseClient):
         block_schema_id: uuid.UUID | None = None,
     ) -> None:
         """Change a block document's data: merged into what is stored, or replacing it."""
+        from flowyard.schemas.blocks import BlockDocumentUpdate
+
         fields: dict[str, Any] = {"data": data, "merge_existing_data": merge_existing_data}
         if block_schema_id is not None:
             fields["block_schema_id"] = block_schema_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flowyard.client._artifacts import ArtifactsAPI
+from flowyard.client._automations import AutomationsAPI
 from flowyard.client._blocks import BlocksAPI
 from flowyard.client._concurrency import ConcurrencyAPI
 from flowyard.client._deployments import DeploymentsAPI
@@ -30,6 +31,7 @@ class FlowyardClient(
     BlocksAPI,
     WorkPoolsAPI,
     DeploymentsAPI,
+    AutomationsAPI,
 ):
     """Async client of the Flowyard REST API (the Prefect 3 wire protocol).
 

@@ -6,7 +6,7 @@ import asyncio
 import random
 import time
 import uuid
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowyard.client._http import (
     BaseClient,
@@ -26,12 +26,14 @@ from flowyard.schemas.actions import (
     ConcurrencyLimitV2Update,
     ConcurrencySlotsIncrementWithLease,
 )
-from flowyard.schemas.concurrency import ConcurrencyLease, ConcurrencyLimit
 from flowyard.schemas.core import (
     ConcurrencyLimitV2,
     ConcurrencyLimitWithLeaseResponse,
     MinimalConcurrencyLimitResponse,
 )
+
+if TYPE_CHECKING:
+    from flowyard.schemas.concurrency import ConcurrencyLease, ConcurrencyLimit
 
 LOCKED = 423
 LimitRef = uuid.UUID | str
@@ -215,6 +217,8 @@ class ConcurrencyAPI(BaseClient):
 
     async def read_concurrency_leases(self, id_or_name: LimitRef) -> list[ConcurrencyLease]:
         """The leases holding slots of a limit (by id or name), oldest first."""
+        from flowyard.schemas.concurrency import ConcurrencyLease
+
         path = f"/v2/concurrency_limits/{_ref(id_or_name)}/leases"
         return parse_list(ConcurrencyLease, await self._request("GET", path))
 
@@ -234,6 +238,8 @@ class ConcurrencyAPI(BaseClient):
 
         The limit is stored as the global limit ``tag:<tag>``.
         """
+        from flowyard.schemas.concurrency import ConcurrencyLimit
+
         body = {"tag": tag, "concurrency_limit": limit}
         return parse(
             ConcurrencyLimit, await self._request("POST", "/concurrency_limits/", json=body)
@@ -241,6 +247,8 @@ class ConcurrencyAPI(BaseClient):
 
     async def read_tag_concurrency_limit(self, tag: str) -> ConcurrencyLimit:
         """The limit on ``tag``, with the task runs holding its slots. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.concurrency import ConcurrencyLimit
+
         path = f"/concurrency_limits/tag/{segment(tag)}"
         return parse(ConcurrencyLimit, await self._request("GET", path))
 
@@ -248,6 +256,8 @@ class ConcurrencyAPI(BaseClient):
         self, *, limit: int | None = None, offset: int = 0
     ) -> list[ConcurrencyLimit]:
         """Every tag limit, by tag, a page at a time."""
+        from flowyard.schemas.concurrency import ConcurrencyLimit
+
         body: dict[str, Any] = {"offset": offset}
         if limit is not None:
             body["limit"] = limit

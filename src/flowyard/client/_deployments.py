@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyard.client._http import (
     BaseClient,
@@ -18,19 +18,17 @@ from flowyard.client._http import (
     segment,
 )
 from flowyard.schemas.core import FlowRun
-from flowyard.schemas.deployments import (
-    Deployment,
-    DeploymentCreate,
-    DeploymentFilterFull,
-    DeploymentFlowRunCreate,
-    DeploymentSchedule,
-    DeploymentScheduleCreate,
-    DeploymentScheduleUpdate,
-    DeploymentSort,
-    DeploymentUpdate,
-)
 from flowyard.schemas.filters import FlowFilter
+from flowyard.schemas.sorting import DeploymentSort
 from flowyard.schemas.states import StateCreate
+
+if TYPE_CHECKING:
+    from flowyard.schemas.deployments import (
+        Deployment,
+        DeploymentFilterFull,
+        DeploymentSchedule,
+        DeploymentScheduleCreate,
+    )
 
 
 class DeploymentsAPI(BaseClient):
@@ -47,15 +45,21 @@ class DeploymentsAPI(BaseClient):
             **fields: any field of ``DeploymentCreate`` (``entrypoint``, ``parameters``,
                 ``schedules``, ``work_pool_name``, ``pull_steps``, ``tags`` …).
         """
+        from flowyard.schemas.deployments import Deployment, DeploymentCreate
+
         body = build(DeploymentCreate, flow_id=flow_id, name=name, **fields)
         return parse(Deployment, await self._request("POST", "/deployments/", json=dump(body)))
 
     async def read_deployment(self, deployment_id: uuid.UUID) -> Deployment:
         """Read a deployment by id. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.deployments import Deployment
+
         return parse(Deployment, await self._request("GET", f"/deployments/{deployment_id}"))
 
     async def read_deployment_by_name(self, name: str) -> Deployment:
         """Read a deployment by ``"flow-name/deployment-name"``. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.deployments import Deployment
+
         flow_name, _, deployment_name = name.partition("/")
         path = f"/deployments/name/{segment(flow_name)}/{segment(deployment_name)}"
         return parse(Deployment, await self._request("GET", path))
@@ -70,6 +74,8 @@ class DeploymentsAPI(BaseClient):
         offset: int = 0,
     ) -> list[Deployment]:
         """Deployments matching the filters, in ``sort`` order."""
+        from flowyard.schemas.deployments import Deployment
+
         body = compose(
             deployments=deployment_filter, flows=flow_filter, sort=str(sort), limit=limit,
             offset=offset,
@@ -84,6 +90,8 @@ class DeploymentsAPI(BaseClient):
 
     async def update_deployment(self, deployment_id: uuid.UUID, /, **fields: Any) -> None:
         """Change the given fields of a deployment (any field of ``DeploymentUpdate``)."""
+        from flowyard.schemas.deployments import DeploymentUpdate
+
         body = build(DeploymentUpdate, **fields)
         await self._request("PATCH", f"/deployments/{deployment_id}", json=dump(body))
 
@@ -120,6 +128,8 @@ class DeploymentsAPI(BaseClient):
         """Create a run of the deployment: ``parameters`` over the deployment's, checked
         against its parameter schema (``InvalidRequest`` naming a bad one); Scheduled now
         unless ``state`` is given."""
+        from flowyard.schemas.deployments import DeploymentFlowRunCreate
+
         body = build(
             DeploymentFlowRunCreate,
             parameters=parameters or {},
@@ -152,6 +162,8 @@ class DeploymentsAPI(BaseClient):
 
     async def read_deployment_schedules(self, deployment_id: uuid.UUID) -> list[DeploymentSchedule]:
         """The schedules of a deployment."""
+        from flowyard.schemas.deployments import DeploymentSchedule
+
         response = await self._request("GET", f"/deployments/{deployment_id}/schedules")
         return parse_list(DeploymentSchedule, response)
 
@@ -159,6 +171,8 @@ class DeploymentsAPI(BaseClient):
         self, deployment_id: uuid.UUID, schedules: list[DeploymentScheduleCreate]
     ) -> list[DeploymentSchedule]:
         """Add schedules to a deployment."""
+        from flowyard.schemas.deployments import DeploymentSchedule
+
         body = [dump(s) for s in schedules]
         response = await self._request("POST", f"/deployments/{deployment_id}/schedules", json=body)
         return parse_list(DeploymentSchedule, response)
@@ -167,6 +181,8 @@ class DeploymentsAPI(BaseClient):
         self, deployment_id: uuid.UUID, schedule_id: uuid.UUID, /, **fields: Any
     ) -> None:
         """Change a schedule (``active``, ``schedule``, ``parameters`` …)."""
+        from flowyard.schemas.deployments import DeploymentScheduleUpdate
+
         body = build(DeploymentScheduleUpdate, **fields)
         path = f"/deployments/{deployment_id}/schedules/{schedule_id}"
         await self._request("PATCH", path, json=dump(body))

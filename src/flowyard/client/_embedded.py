@@ -19,9 +19,8 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import httpx
-
 from flowyard.client._gc import freeze_long_lived_objects
+from flowyard.client._httpx import httpx
 from flowyard.client._loop import (
     add_finalizer,
     background_loop,
@@ -55,8 +54,11 @@ class EmbeddedServer:
     async def start(self) -> None:
         from flowyard.server.app import create_app
 
-        app = create_app(self.settings, services=False)
+        # in_process: nothing but this process can reach this app, so no key or Host
+        # check (a server key in the user's profile is for the server's clients, not this).
+        app = create_app(self.settings, services=False, in_process=True)
         await self._stack.enter_async_context(app.router.lifespan_context(app))
+        await _settle_runs_of_dead_processes(app)
         self.app = app
         freeze_long_lived_objects("embedded server")
         # Unexpected server errors become 500 responses (and ClientErrors), as over HTTP,
@@ -84,6 +86,17 @@ class EmbeddedServer:
             raise ServerUnavailable("The embedded Flowyard server has been shut down.")
         async with app.state.db.write() as session:
             await record_reports(session, app.state.default_workspace_id, reports)
+
+
+async def _settle_runs_of_dead_processes(app: FastAPI) -> None:
+    # Embedded mode runs no background services, and a process killed while it ran flows
+    # here can renew nothing: its runs are settled (Crashed, their concurrency slots given
+    # back) the next time Flowyard starts on this database, before the first request is
+    # served. A run whose process lives holds an unexpired lease and is left alone. One
+    # indexed read when nothing expired.
+    from flowyard.server.services.run_leases import settle_expired_leases
+
+    await settle_expired_leases(app.state.db)
 
 
 class EmbeddedTransport(httpx.AsyncBaseTransport):

@@ -4,11 +4,13 @@ inputs and blockers."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyard.client._http import BaseClient, parse, parse_list, segment
-from flowyard.schemas.flow_run_control import FlowRunBlockers, FlowRunInput, FlowRunLease
 from flowyard.schemas.states import OrchestrationResult, StateType
+
+if TYPE_CHECKING:
+    from flowyard.schemas.flow_run_control import FlowRunBlockers, FlowRunInput, FlowRunLease
 
 
 class FlowRunControlAPI(BaseClient):
@@ -44,6 +46,8 @@ class FlowRunControlAPI(BaseClient):
             The lease: its expiration (None once the run needs none, e.g. it finished) and
             the run's current state (Cancelling tells the process to stop).
         """
+        from flowyard.schemas.flow_run_control import FlowRunLease
+
         body: dict[str, Any] = {"lease_seconds": lease_seconds, "holder": holder}
         response = await self._request("POST", f"/flow_runs/{flow_run_id}/lease", json=body)
         return parse(FlowRunLease, response)
@@ -87,6 +91,8 @@ class FlowRunControlAPI(BaseClient):
         exclude_keys: list[str] | None = None,
     ) -> list[FlowRunInput]:
         """Inputs of a run whose key starts with ``prefix``, oldest first."""
+        from flowyard.schemas.flow_run_control import FlowRunInput
+
         body = {"prefix": prefix, "limit": limit, "exclude_keys": exclude_keys or []}
         path = f"/flow_runs/{flow_run_id}/input/filter"
         return parse_list(FlowRunInput, await self._request("POST", path, json=body))
@@ -99,5 +105,7 @@ class FlowRunControlAPI(BaseClient):
         """Why a Scheduled, Late or Pending run is not starting (empty for other runs):
         scheduled in the future, awaiting a retry, a paused deployment, pool or queue, no
         worker polling its pool, a full concurrency limit (with what holds it)."""
+        from flowyard.schemas.flow_run_control import FlowRunBlockers
+
         path = f"/flow_runs/{flow_run_id}/blockers"
         return parse(FlowRunBlockers, await self._request("GET", path))

@@ -180,7 +180,13 @@ class FlowRunsAPI(BaseClient):
         await self._request("DELETE", f"/flow_runs/{flow_run_id}")
 
     async def set_flow_run_state(
-        self, flow_run_id: uuid.UUID, state: State | StateCreate, *, force: bool = False
+        self,
+        flow_run_id: uuid.UUID,
+        state: State | StateCreate,
+        *,
+        force: bool = False,
+        lease_seconds: float | None = None,
+        lease_holder: dict[str, Any] | None = None,
     ) -> OrchestrationResult:
         """Propose a new state for a flow run; the server's orchestration decides.
 
@@ -188,12 +194,18 @@ class FlowRunsAPI(BaseClient):
             flow_run_id: the run.
             state: the proposed state.
             force: skip the orchestration rules (the transition is accepted as proposed).
+            lease_seconds: with a Running proposal, take the run's lease for this long
+                if Running is accepted (this process then renews it, see
+                :meth:`heartbeat_flow_run`; a final state drops it).
+            lease_holder: who holds that lease (recorded with it).
 
         Returns:
             The decision: ``status`` ACCEPT, REJECT, WAIT or ABORT, the state the run is now
             in, and details (a reason, or how long to wait before proposing again).
         """
-        body = {"state": state_body(state), "force": force}
+        body: dict[str, Any] = {"state": state_body(state), "force": force}
+        if lease_seconds is not None:
+            body["lease"] = {"lease_seconds": lease_seconds, "holder": lease_holder}
         response = await self._request("POST", f"/flow_runs/{flow_run_id}/set_state", json=body)
         return parse(OrchestrationResult, response)
 

@@ -18,16 +18,19 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import ssl
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Collection
 from typing import Any, Self, TypeVar
 
-import httpx
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from flowyard import __version__
+from flowyard.client._httpx import httpx
+from flowyard.client._versions import API_VERSION as API_VERSION
 from flowyard.exceptions import (
     ClientError,
     InvalidRequest,
@@ -37,9 +40,6 @@ from flowyard.exceptions import (
 )
 from flowyard.schemas.states import State, StateCreate
 
-# The Prefect REST API version this client speaks; sent on every request as the official
-# client does. A test keeps it equal to the server's.
-API_VERSION = "0.8.4"
 RETRY_STATUSES = frozenset({408, 429, 502, 503})
 DEFAULT_MAX_RETRIES = 5
 # A server asking for a longer Retry-After than this is waited for this long at most, so a
@@ -60,6 +60,17 @@ class _Unset:
 
 UNSET: Any = _Unset()
 _LIST_ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {}
+
+
+def tls_verification(api_url: str) -> ssl.SSLContext | bool:
+    """How the client verifies TLS: as httpx does by default (``True``: certifi's CA
+    bundle), except for a plain ``http://`` API reached without a proxy. No connection of
+    that client is TLS (it follows no redirect), and loading the CA bundle would cost every
+    script and CLI command 30-60 ms for nothing; it gets a context that trusts no
+    certificate instead, so that should TLS ever happen, it fails closed."""
+    if urllib.parse.urlsplit(api_url).scheme != "http" or urllib.request.getproxies():
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies hostnames, has no trusted CA
 
 
 class BaseClient:
@@ -101,6 +112,7 @@ class BaseClient:
             headers=default_headers,
             timeout=timeout,
             transport=transport,
+            verify=tls_verification(self.api_url),
         )
 
     async def __aenter__(self) -> Self:

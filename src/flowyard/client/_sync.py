@@ -104,6 +104,13 @@ class SyncFlowyardClient:
     count_flows = _Blocking(FlowyardClient.count_flows)
     update_flow = _Blocking(FlowyardClient.update_flow)
     delete_flow = _Blocking(FlowyardClient.delete_flow)
+
+    create_automation = _Blocking(FlowyardClient.create_automation)
+    read_automations = _Blocking(FlowyardClient.read_automations)
+    read_automations_by_name = _Blocking(FlowyardClient.read_automations_by_name)
+    read_automation = _Blocking(FlowyardClient.read_automation)
+    set_automation_enabled = _Blocking(FlowyardClient.set_automation_enabled)
+    delete_automation = _Blocking(FlowyardClient.delete_automation)
     # flow runs
     create_flow_run = _Blocking(FlowyardClient.create_flow_run)
     read_flow_run = _Blocking(FlowyardClient.read_flow_run)

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyard.client._http import BaseClient, build, compose, dump, parse, parse_json, parse_list
 from flowyard.client._http import segment as seg
-from flowyard.schemas.work_pools import (
-    GetScheduledFlowRuns,
-    Worker,
-    WorkerFlowRunResponse,
-    WorkerHeartbeat,
-    WorkPool,
-    WorkPoolCreate,
-    WorkPoolUpdate,
-    WorkQueue,
-    WorkQueueCreate,
-    WorkQueueUpdate,
-)
+
+if TYPE_CHECKING:
+    from flowyard.schemas.work_pools import (
+        Worker,
+        WorkerFlowRunResponse,
+        WorkPool,
+        WorkQueue,
+    )
 
 
 def _set(**fields: Any) -> dict[str, Any]:
@@ -50,6 +46,8 @@ class WorkPoolsAPI(BaseClient):
             is_paused: create it paused (no runs are handed out).
             concurrency_limit: at most this many runs Pending or Running at once.
         """
+        from flowyard.schemas.work_pools import WorkPool, WorkPoolCreate
+
         body = build(
             WorkPoolCreate,
             name=name,
@@ -62,10 +60,14 @@ class WorkPoolsAPI(BaseClient):
 
     async def read_work_pool(self, name: str) -> WorkPool:
         """Read a pool by name (with its status). Raises ``ObjectNotFound``."""
+        from flowyard.schemas.work_pools import WorkPool
+
         return parse(WorkPool, await self._request("GET", f"/work_pools/{seg(name)}"))
 
     async def read_work_pools(self, *, limit: int | None = None, offset: int = 0) -> list[WorkPool]:
         """The workspace's pools, by name."""
+        from flowyard.schemas.work_pools import WorkPool
+
         body = compose(limit=limit, offset=offset)
         return parse_list(WorkPool, await self._request("POST", "/work_pools/filter", json=body))
 
@@ -83,6 +85,8 @@ class WorkPoolsAPI(BaseClient):
         concurrency_limit: int | None = None,
     ) -> None:
         """Change what is given of a pool; pausing stops it handing out runs."""
+        from flowyard.schemas.work_pools import WorkPoolUpdate
+
         fields = _set(
             description=description,
             is_paused=is_paused,
@@ -108,6 +112,8 @@ class WorkPoolsAPI(BaseClient):
         description: str | None = None,
     ) -> WorkQueue:
         """Create a queue in a pool (priority 1 is polled first)."""
+        from flowyard.schemas.work_pools import WorkQueue, WorkQueueCreate
+
         body = build(
             WorkQueueCreate,
             name=name,
@@ -119,15 +125,21 @@ class WorkPoolsAPI(BaseClient):
 
     async def read_work_queue(self, work_queue_id: uuid.UUID) -> WorkQueue:
         """Read a queue by id. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.work_pools import WorkQueue
+
         return parse(WorkQueue, await self._request("GET", f"/work_queues/{work_queue_id}"))
 
     async def read_work_queue_by_name(self, work_pool_name: str, name: str) -> WorkQueue:
         """Read a pool's queue by name. Raises ``ObjectNotFound``."""
+        from flowyard.schemas.work_pools import WorkQueue
+
         path = f"/work_pools/{seg(work_pool_name)}/queues/{seg(name)}"
         return parse(WorkQueue, await self._request("GET", path))
 
     async def read_work_queues(self, work_pool_name: str) -> list[WorkQueue]:
         """A pool's queues, by priority."""
+        from flowyard.schemas.work_pools import WorkQueue
+
         path = f"/work_pools/{seg(work_pool_name)}/queues/filter"
         return parse_list(WorkQueue, await self._request("POST", path, json={}))
 
@@ -143,6 +155,8 @@ class WorkPoolsAPI(BaseClient):
         description: str | None = None,
     ) -> None:
         """Change what is given of a pool's queue."""
+        from flowyard.schemas.work_pools import WorkQueueUpdate
+
         fields = _set(
             name=new_name,
             priority=priority,
@@ -162,6 +176,8 @@ class WorkPoolsAPI(BaseClient):
         self, work_pool_name: str, worker_name: str, heartbeat_interval_seconds: int | None = None
     ) -> None:
         """Say that ``worker_name`` is alive and polling the pool (makes the pool READY)."""
+        from flowyard.schemas.work_pools import WorkerHeartbeat
+
         body = build(
             WorkerHeartbeat, name=worker_name, heartbeat_interval_seconds=heartbeat_interval_seconds
         )
@@ -170,6 +186,8 @@ class WorkPoolsAPI(BaseClient):
 
     async def read_workers(self, work_pool_name: str) -> list[Worker]:
         """The workers that have heartbeated to a pool, ONLINE or OFFLINE."""
+        from flowyard.schemas.work_pools import Worker
+
         path = f"/work_pools/{seg(work_pool_name)}/workers/filter"
         return parse_list(Worker, await self._request("POST", path, json={}))
 
@@ -198,6 +216,8 @@ class WorkPoolsAPI(BaseClient):
             limit: at most this many.
             wait_seconds: when none is due, wait up to this long for one to be (long-poll).
         """
+        from flowyard.schemas.work_pools import GetScheduledFlowRuns, WorkerFlowRunResponse
+
         body = build(
             GetScheduledFlowRuns,
             **_set(

@@ -9,8 +9,15 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from flowyard.schemas.base import ActionModel
+from flowyard.schemas.base import ActionModel, FilterModel
 from flowyard.schemas.core import FlowRunPolicy, TaskRunInput, TaskRunPolicy
+from flowyard.schemas.limits import (
+    MAX_CACHE_KEY_LENGTH,
+    MAX_LOG_MESSAGE_LENGTH,
+    MAX_SLOT_DECAY_PER_SECOND,
+    ShortText,
+)
+from flowyard.schemas.request_bounds import bound_nested_read_model
 from flowyard.schemas.states import StateCreate
 
 NAME_PATTERN = re.compile(r"^[^/%&><]+$")
@@ -36,6 +43,7 @@ class FlowCreate(ActionModel):
 
 
 class FlowUpdate(ActionModel):
+    null_leaves_unchanged = frozenset({"tags"})
     tags: list[str] | None = None
 
 
@@ -43,7 +51,7 @@ class FlowRunCreate(ActionModel):
     flow_id: uuid.UUID
     state: StateCreate | None = None
     name: str | None = Field(default=None, max_length=255)
-    flow_version: str | None = None
+    flow_version: ShortText | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     parent_task_run_id: uuid.UUID | None = None
@@ -52,20 +60,24 @@ class FlowRunCreate(ActionModel):
     tags: list[str] = Field(default_factory=list)
     labels: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(default=None, max_length=255)
-    work_pool_name: str | None = None
-    work_queue_name: str | None = None
+    work_pool_name: ShortText | None = None
+    work_queue_name: ShortText | None = None
     job_variables: dict[str, Any] | None = None
     deployment_id: uuid.UUID | None = None
+
+    _bounded_nested = field_validator("empirical_policy")(bound_nested_read_model)
 
 
 class FlowRunUpdate(ActionModel):
     name: str | None = Field(default=None, max_length=255)
-    flow_version: str | None = None
+    flow_version: ShortText | None = None
     parameters: dict[str, Any] | None = None
     empirical_policy: FlowRunPolicy | None = None
     tags: list[str] | None = None
-    infrastructure_pid: str | None = None
+    infrastructure_pid: ShortText | None = None
     job_variables: dict[str, Any] | None = None
+
+    _bounded_nested = field_validator("empirical_policy")(bound_nested_read_model)
 
 
 class TaskRunCreate(ActionModel):
@@ -75,13 +87,15 @@ class TaskRunCreate(ActionModel):
     dynamic_key: str = Field(max_length=255)
     state: StateCreate | None = None
     name: str | None = Field(default=None, max_length=255)
-    cache_key: str | None = None
+    cache_key: str | None = Field(default=None, max_length=MAX_CACHE_KEY_LENGTH)
     cache_expiration: dt.datetime | None = None
-    task_version: str | None = None
+    task_version: ShortText | None = None
     empirical_policy: TaskRunPolicy = Field(default_factory=TaskRunPolicy)
     tags: list[str] = Field(default_factory=list)
     labels: dict[str, Any] = Field(default_factory=dict)
     task_inputs: dict[str, list[TaskRunInput]] = Field(default_factory=dict)
+
+    _bounded_nested = field_validator("empirical_policy", "task_inputs")(bound_nested_read_model)
 
 
 class TaskRunUpdate(ActionModel):
@@ -91,7 +105,7 @@ class TaskRunUpdate(ActionModel):
 class LogCreate(ActionModel):
     name: str = Field(max_length=255)
     level: int = Field(ge=-(2**15), le=2**15 - 1)  # a SMALLINT column
-    message: str
+    message: str = Field(max_length=MAX_LOG_MESSAGE_LENGTH)
     timestamp: dt.datetime
     flow_run_id: uuid.UUID | None = None
     task_run_id: uuid.UUID | None = None
@@ -131,6 +145,7 @@ class VariableCreate(ActionModel):
 
 
 class VariableUpdate(ActionModel):
+    null_leaves_unchanged = frozenset({"name"})
     name: str | None = Field(default=None, min_length=1, max_length=255)
     value: Any = None
     tags: list[str] | None = None
@@ -149,8 +164,8 @@ class VariableUpdate(ActionModel):
 
 
 class ArtifactCreate(ActionModel):
-    key: str | None = None
-    type: str | None = None
+    key: ShortText | None = None
+    type: ShortText | None = None
     description: str | None = None
     data: Any = None
     metadata_: dict[str, Any] | None = None
@@ -177,7 +192,7 @@ class ConcurrencyLimitV2Create(ActionModel):
     active: bool = True
     active_slots: int = Field(default=0, ge=0)
     denied_slots: int = Field(default=0, ge=0)
-    slot_decay_per_second: float = Field(default=0.0, ge=0)
+    slot_decay_per_second: float = Field(default=0.0, ge=0, le=MAX_SLOT_DECAY_PER_SECOND)
 
     @field_validator("name")
     @classmethod
@@ -187,12 +202,17 @@ class ConcurrencyLimitV2Create(ActionModel):
 
 
 class ConcurrencyLimitV2Update(ActionModel):
+    null_leaves_unchanged = frozenset(
+        {"name", "limit", "active", "active_slots", "denied_slots", "slot_decay_per_second"}
+    )
     name: str | None = Field(default=None, min_length=1, max_length=255)
     limit: int | None = Field(default=None, ge=0)
     active: bool | None = None
     active_slots: int | None = Field(default=None, ge=0)
     denied_slots: int | None = Field(default=None, ge=0)
-    slot_decay_per_second: float | None = Field(default=None, ge=0)
+    slot_decay_per_second: float | None = Field(
+        default=None, ge=0, le=MAX_SLOT_DECAY_PER_SECOND
+    )
 
     @field_validator("name")
     @classmethod
@@ -242,5 +262,5 @@ class ServerDefaultResultStorageUpdate(ActionModel):
     default_result_storage_block_id: uuid.UUID
 
 
-class TaskWorkerFilter(ActionModel):
+class TaskWorkerFilter(FilterModel):
     task_keys: list[str]

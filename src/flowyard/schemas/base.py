@@ -6,10 +6,12 @@ import datetime as dt
 import types
 import typing
 import uuid
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import core_schema
+
+from flowyard.schemas.request_bounds import bound_request_schema
 
 
 def utcnow() -> dt.datetime:
@@ -19,7 +21,11 @@ def utcnow() -> dt.datetime:
 class FlowyardModel(BaseModel):
     """Read models: ignore unknown keys so newer servers stay readable by older clients."""
 
-    model_config = ConfigDict(extra="ignore", from_attributes=True, populate_by_name=True)
+    # defer_build: a model's validator is built on its first use, not at import. A client
+    # process uses a handful of the ~200 models; building all of them cost half a second.
+    model_config = ConfigDict(
+        extra="ignore", from_attributes=True, populate_by_name=True, defer_build=True
+    )
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -36,14 +42,15 @@ def _admits_none(annotation: Any) -> bool:
 
 
 # Per request model: the keys (names and aliases) of its fields that have a default but do
-# not admit None. Filled on a model's first validation, when its annotations are resolved.
+# not admit None, and those it names in ``null_leaves_unchanged``. Filled on a model's
+# first validation, when its annotations are resolved.
 _NULL_MEANS_DEFAULT: dict[type[BaseModel], frozenset[str]] = {}
 
 
 def _null_means_default_keys(model: type[BaseModel]) -> frozenset[str]:
     keys = _NULL_MEANS_DEFAULT.get(model)
     if keys is None:
-        found: set[str] = set()
+        found: set[str] = set(getattr(model, "null_leaves_unchanged", ()))
         for name, field in model.model_fields.items():
             if not field.is_required() and not _admits_none(field.annotation):
                 found.add(name)
@@ -51,69 +58,6 @@ def _null_means_default_keys(model: type[BaseModel]) -> frozenset[str]:
                     found.add(field.alias)
         keys = _NULL_MEANS_DEFAULT[model] = frozenset(found)
     return keys
-
-
-# Every integer a request carries fits the 32-bit INTEGER columns (PostgreSQL refuses a
-# larger one with an error, SQLite above 64 bits), every float is finite (JSON's 1e400
-# parses as infinity), and no string holds a NUL character (PostgreSQL refuses it in text
-# and in JSONB): out of range is a 422 naming the field, at validation, never a 500 from the
-# database or the serializer. Applied to the core schema of each request model, so the
-# checks run in pydantic-core (but for free-form JSON values, walked once in Python) and the
-# published schema states the bounds.
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
-NO_NUL = "^[^\x00]*$"
-
-
-def _no_nul_inside(value: Any) -> Any:
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                raise ValueError("must not contain a NUL character (\\u0000)")
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return value
-
-
-def _is_request_model(cls: type) -> bool:
-    # By name: ActionModel's own schema is built before the name ActionModel exists.
-    return any(c.__name__ == "ActionModel" and c.__module__ == __name__ for c in cls.__mro__)
-
-
-def _bound_numbers(schema: Any) -> None:
-    if isinstance(schema, list):
-        for item in schema:
-            _bound_numbers(item)
-        return
-    if not isinstance(schema, dict):
-        return
-    kind = schema.get("type")
-    if kind == "model" and not _is_request_model(schema["cls"]):
-        return  # another base's schema: not ours to change
-    if kind == "function-after" and schema.get("function", {}).get("function") is _no_nul_inside:
-        # Wrapped already: a schema shared by several models passes here once per model,
-        # and wrapping it again each time nested it deep enough to overflow the JSON-schema
-        # generator's recursion.
-        return
-    if kind == "int":
-        schema["ge"] = max(schema.get("ge", INT_MIN), INT_MIN)
-        schema["le"] = min(schema.get("le", INT_MAX), INT_MAX)
-    elif kind == "float":
-        schema["allow_inf_nan"] = False
-    elif kind == "str" and "pattern" not in schema:
-        schema["pattern"] = NO_NUL
-    elif kind == "any":
-        inner = dict(schema)
-        schema.clear()
-        schema.update(core_schema.no_info_after_validator_function(_no_nul_inside, inner))
-        return
-    for key, value in schema.items():
-        if key != "metadata" and isinstance(value, dict | list):
-            _bound_numbers(value)
 
 
 class ActionModel(BaseModel):
@@ -126,14 +70,19 @@ class ActionModel(BaseModel):
     leaves the column alone). A required field is still refused when null.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    # Bounded: integers, floats, strings, datetimes (see ``request_bounds``).
+    __flowyard_request__ = True
+    # Fields whose ``null`` leaves the stored value as it is (an update of a column that
+    # cannot be empty): the key is dropped before validation, as if it had not been sent.
+    null_leaves_unchanged: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         schema = handler(source)
-        _bound_numbers(schema)
+        bound_request_schema(schema)
         return schema
 
     @model_validator(mode="before")
@@ -145,6 +94,41 @@ class ActionModel(BaseModel):
         if keys and any(data.get(key, 0) is None for key in keys):
             return {k: v for k, v in data.items() if v is not None or k not in keys}
         return data
+
+
+class FilterModel(ActionModel):
+    """A filter (or one of its parts): every list in it is bounded as well
+    (``limits.MAX_FILTER_ITEMS``), so that no filter compiles to a statement that holds
+    the server."""
+
+    __flowyard_filter__ = True
+
+
+def build_every_model() -> None:
+    """Build the validator of every schema model now rather than on first use.
+
+    The models defer that (``defer_build``) so that a client builds only those it uses.
+    The server uses them all, and FastAPI must meet them built: a route declared with a
+    deferred model defers its own parameter's validator too, then builds it on the first
+    request, inside the route's annotated field (pydantic warns there about FastAPI's
+    parameter alias). The server calls this before declaring a route.
+    """
+    import importlib
+    import pkgutil
+
+    import flowyard.schemas as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    pending: list[type[BaseModel]] = [FlowyardModel, ActionModel]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if not model.__pydantic_complete__:
+            model.model_rebuild()
+        # A TypeAdapter over a model follows the model's config: FastAPI's (one per route
+        # parameter and response) must be built when the route is declared, as before.
+        model.model_config["defer_build"] = False
 
 
 class ObjectModel(FlowyardModel):

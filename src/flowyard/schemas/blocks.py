@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
 
-from flowyard.schemas.base import ActionModel, ObjectModel
+from flowyard.schemas.base import ActionModel, FilterModel, ObjectModel
 from flowyard.schemas.filters import BoolFilter, FilterSet, IdFilter
+from flowyard.schemas.sorting import BlockDocumentSort as BlockDocumentSort  # re-exported
 
 # Block type and document names: no path separators or characters that break URLs.
 NAME_PATTERN = r"^[^/%&><]+$"
@@ -133,11 +133,11 @@ class BlockDocumentUpdate(ActionModel):
 # --- filters and sorts -------------------------------------------------------------------
 
 
-class BlockTypeNameFilter(ActionModel):
+class BlockTypeNameFilter(FilterModel):
     like_: str | None = None
 
 
-class SlugFilter(ActionModel):
+class SlugFilter(FilterModel):
     any_: list[str] | None = None
 
 
@@ -146,11 +146,11 @@ class BlockTypeFilter(FilterSet):
     slug: SlugFilter | None = None
 
 
-class CapabilitiesFilter(ActionModel):
+class CapabilitiesFilter(FilterModel):
     all_: list[str] | None = None
 
 
-class VersionFilter(ActionModel):
+class VersionFilter(FilterModel):
     any_: list[str] | None = None
 
 
@@ -161,7 +161,7 @@ class BlockSchemaFilter(FilterSet):
     version: VersionFilter | None = None
 
 
-class BlockDocumentNameFilter(ActionModel):
+class BlockDocumentNameFilter(FilterModel):
     any_: list[str] | None = None
     like_: str | None = None
 
@@ -176,9 +176,3 @@ class BlockDocumentFilter(FilterSet):
     is_anonymous: BoolFilter | None = Field(default_factory=_not_anonymous)
     block_type_id: IdFilter | None = None
     name: BlockDocumentNameFilter | None = None
-
-
-class BlockDocumentSort(StrEnum):
-    NAME_DESC = "NAME_DESC"
-    NAME_ASC = "NAME_ASC"
-    BLOCK_TYPE_AND_NAME_ASC = "BLOCK_TYPE_AND_NAME_ASC"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from flowyard.schemas.base import ActionModel, FlowyardModel, ObjectModel
-from flowyard.schemas.core import FlowRunPolicy
+from flowyard.schemas.base import ActionModel, FilterModel, FlowyardModel, ObjectModel
+from flowyard.schemas.core import ConcurrencyLimitV2, FlowRunPolicy
 from flowyard.schemas.filters import (
     DeploymentFilter,
     FlowFilter,
@@ -19,40 +18,36 @@ from flowyard.schemas.filters import (
     WorkPoolFilter,
     WorkQueueFilter,
 )
+from flowyard.schemas.limits import (
+    MAX_SCHEDULED_RUNS,
+    MAX_SCHEDULES_PER_DEPLOYMENT,
+    ShortText,
+)
+from flowyard.schemas.request_bounds import bound_nested_read_model
 from flowyard.schemas.schedules import ScheduleField
+from flowyard.schemas.sorting import DeploymentSort as DeploymentSort  # re-exported
 from flowyard.schemas.states import StateCreate
 
 LabelValue = bool | int | float | str
 ScheduleBody = ScheduleField
 
 
-class DeploymentSort(StrEnum):
-    CREATED_DESC = "CREATED_DESC"
-    UPDATED_DESC = "UPDATED_DESC"
-    NAME_ASC = "NAME_ASC"
-    NAME_DESC = "NAME_DESC"
-    # Not in the contract, but in the official client's enum (deployments without a limit
-    # last): served so that every value the client can send works.
-    CONCURRENCY_LIMIT_ASC = "CONCURRENCY_LIMIT_ASC"
-    CONCURRENCY_LIMIT_DESC = "CONCURRENCY_LIMIT_DESC"
-
-
 class DeploymentScheduleCreate(ActionModel):
     schedule: ScheduleBody
     active: bool = True
-    max_scheduled_runs: int | None = Field(default=None, gt=0)
+    max_scheduled_runs: int | None = Field(default=None, gt=0, le=MAX_SCHEDULED_RUNS)
     parameters: dict[str, Any] = Field(default_factory=dict)
-    slug: str | None = None
-    replaces: str | None = None
+    slug: ShortText | None = None
+    replaces: ShortText | None = None
 
 
 class DeploymentScheduleUpdate(ActionModel):
     schedule: ScheduleBody | None = None
     active: bool | None = None
-    max_scheduled_runs: int | None = Field(default=None, gt=0)
+    max_scheduled_runs: int | None = Field(default=None, gt=0, le=MAX_SCHEDULED_RUNS)
     parameters: dict[str, Any] | None = None
-    slug: str | None = None
-    replaces: str | None = None
+    slug: ShortText | None = None
+    replaces: ShortText | None = None
 
 
 class DeploymentSchedule(ObjectModel):
@@ -71,20 +66,28 @@ class ConcurrencyOptions(ActionModel):
     grace_period_seconds: int | None = Field(default=None, ge=60, le=86400)
 
 
+class Actor(FlowyardModel):
+    """Who created or last changed an object (the contract's ``CreatedBy``/``UpdatedBy``)."""
+
+    id: uuid.UUID | None = None
+    type: str | None = None
+    display_value: str | None = None
+
+
 class ConcurrencyOptionsResponse(FlowyardModel):
     collision_strategy: str
     grace_period_seconds: int | None = None
 
 
 class _DeploymentFields(ActionModel):
-    version: str | None = None
+    version: ShortText | None = None
     description: str | None = None
     concurrency_limit: int | None = Field(default=None, gt=0)
     concurrency_options: ConcurrencyOptions | None = None
     global_concurrency_limit_id: uuid.UUID | None = None
     parameter_openapi_schema: dict[str, Any] | None = None
-    work_queue_name: str | None = None
-    work_pool_name: str | None = None
+    work_queue_name: ShortText | None = None
+    work_pool_name: ShortText | None = None
     path: str | None = None
     pull_steps: list[dict[str, Any]] | None = None
     entrypoint: str | None = None
@@ -97,7 +100,9 @@ class DeploymentCreate(_DeploymentFields):
     name: str = Field(min_length=1, max_length=255)
     flow_id: uuid.UUID
     paused: bool = False
-    schedules: list[DeploymentScheduleCreate] = Field(default_factory=list)
+    schedules: list[DeploymentScheduleCreate] = Field(
+        default_factory=list, max_length=MAX_SCHEDULES_PER_DEPLOYMENT
+    )
     enforce_parameter_schema: bool = True
     parameters: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
@@ -109,7 +114,9 @@ class DeploymentUpdate(_DeploymentFields):
     paused: bool | None = None
     # Updates, as in the contract: with slugs, each names the schedule it changes (see
     # ``queries.schedules.update_schedules``), so ``schedule`` may be left out.
-    schedules: list[DeploymentScheduleUpdate] | None = None
+    schedules: list[DeploymentScheduleUpdate] | None = Field(
+        default=None, max_length=MAX_SCHEDULES_PER_DEPLOYMENT
+    )
     parameters: dict[str, Any] | None = None
     tags: list[str] | None = None
     labels: dict[str, LabelValue] | None = None
@@ -126,7 +133,7 @@ class Deployment(ObjectModel):
     schedules: list[DeploymentSchedule] = Field(default_factory=list)
     concurrency_limit: int | None = None
     concurrency_options: ConcurrencyOptionsResponse | None = None
-    global_concurrency_limit: dict[str, Any] | None = None
+    global_concurrency_limit: ConcurrencyLimitV2 | None = None
     job_variables: dict[str, Any] = Field(default_factory=dict)
     parameters: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
@@ -140,8 +147,8 @@ class Deployment(ObjectModel):
     entrypoint: str | None = None
     storage_document_id: uuid.UUID | None = None
     infrastructure_document_id: uuid.UUID | None = None
-    created_by: dict[str, Any] | None = None
-    updated_by: dict[str, Any] | None = None
+    created_by: Actor | None = None
+    updated_by: Actor | None = None
     work_pool_name: str | None = None
     status: Literal["READY", "NOT_READY"] | None = "NOT_READY"
     enforce_parameter_schema: bool = True
@@ -159,8 +166,10 @@ class DeploymentFlowRunCreate(ActionModel):
     idempotency_key: str | None = Field(default=None, max_length=255)
     labels: dict[str, LabelValue] | None = None
     parent_task_run_id: uuid.UUID | None = None
-    work_queue_name: str | None = None
+    work_queue_name: ShortText | None = None
     job_variables: dict[str, Any] | None = None
+
+    _bounded_nested = field_validator("empirical_policy")(bound_nested_read_model)
 
 
 # One deployments filter serves every endpoint now; the old name stays for the SDK client.
@@ -196,7 +205,7 @@ class DeploymentPage(FlowyardModel):
     page: int
 
 
-class ScheduledRunsBody(ActionModel):
+class ScheduledRunsBody(FilterModel):
     deployment_ids: list[uuid.UUID]
     scheduled_before: dt.datetime | None = None
     limit: int | None = Field(default=None, ge=0)

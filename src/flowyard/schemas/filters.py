@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from flowyard.schemas.base import ActionModel
+from flowyard.schemas.base import ActionModel, FilterModel
 from flowyard.schemas.states import StateType
 
 
@@ -26,7 +26,7 @@ class Operator(StrEnum):
     or_ = "or_"
 
 
-class FilterSet(ActionModel):
+class FilterSet(FilterModel):
     """A group of field filters joined by ``operator``."""
 
     operator: Operator = Operator.and_
@@ -35,7 +35,7 @@ class FilterSet(ActionModel):
 # --- field filters, by the operators they offer ------------------------------------------
 
 
-class IdFilter(ActionModel):
+class IdFilter(FilterModel):
     # Some Prefect field filters carry their own ``operator`` (joining their operators);
     # accepted here so that clients dumping every field are not refused.
     operator: Operator = Operator.and_
@@ -47,7 +47,7 @@ class OptionalIdFilter(IdFilter):
     is_null_: bool | None = None
 
 
-class NameFilter(ActionModel):
+class NameFilter(FilterModel):
     any_: list[str] | None = None
     like_: str | None = None
     not_any_: list[str] | None = None
@@ -56,7 +56,7 @@ class NameFilter(ActionModel):
     startswith_: str | list[str] | None = None
 
 
-class StringFilter(ActionModel):
+class StringFilter(FilterModel):
     operator: Operator = Operator.and_
     any_: list[str] | None = None
     not_any_: list[str] | None = None
@@ -70,28 +70,28 @@ class TagsFilter(FilterSet):
     is_null_: bool | None = None
 
 
-class TimeFilter(ActionModel):
+class TimeFilter(FilterModel):
     before_: dt.datetime | None = None
     after_: dt.datetime | None = None
     is_null_: bool | None = None
 
 
-class IntFilter(ActionModel):
+class IntFilter(FilterModel):
     ge_: int | None = None
     le_: int | None = None
     eq_: int | None = None
 
 
-class BoolFilter(ActionModel):
+class BoolFilter(FilterModel):
     eq_: bool | None = None
 
 
-class StateTypeFilter(ActionModel):
+class StateTypeFilter(FilterModel):
     any_: list[StateType] | None = None
     not_any_: list[StateType] | None = None
 
 
-class StateNameFilter(ActionModel):
+class StateNameFilter(FilterModel):
     any_: list[str] | None = None
     not_any_: list[str] | None = None
 
@@ -101,11 +101,11 @@ class StateFilter(FilterSet):
     name: StateNameFilter | None = None
 
 
-class ExistsFilter(ActionModel):
+class ExistsFilter(FilterModel):
     exists_: bool | None = None
 
 
-class TextFilter(ActionModel):
+class TextFilter(FilterModel):
     query: str = Field(max_length=200)
 
 
@@ -164,13 +164,13 @@ class TaskRunFilter(FilterSet):
     flow_run_id: OptionalIdFilter | None = None
 
 
-class DeploymentOrFlowNameFilter(ActionModel):
+class DeploymentOrFlowNameFilter(FilterModel):
     """A case-insensitive substring of the deployment's name or of its flow's name."""
 
     like_: str | None = None
 
 
-class DeploymentConcurrencyLimitFilter(ActionModel):
+class DeploymentConcurrencyLimitFilter(FilterModel):
     """Deprecated in the contract, which accepts it and ignores it; so does Flowyard."""
 
     ge_: int | None = None
@@ -191,7 +191,7 @@ class DeploymentFilter(FilterSet):
     concurrency_limit: DeploymentConcurrencyLimitFilter | None = None
 
 
-class WorkPoolTypeFilter(ActionModel):
+class WorkPoolTypeFilter(FilterModel):
     any_: list[str] | None = None
 
 
@@ -258,39 +258,39 @@ def _far_future() -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
 
 
-class EventOccurredFilter(ActionModel):
+class EventOccurredFilter(FilterModel):
     since: dt.datetime = Field(default_factory=_one_day_ago)
     until: dt.datetime = Field(default_factory=_far_future)
 
 
-class EventNameFilter(ActionModel):
+class EventNameFilter(FilterModel):
     prefix: list[str] | None = None
     exclude_prefix: list[str] | None = None
     name: list[str] | None = None
     exclude_name: list[str] | None = None
 
 
-class EventResourceFilter(ActionModel):
+class EventResourceFilter(FilterModel):
     id: list[str] | None = None
     id_prefix: list[str] | None = None
     labels: dict[str, Any] | None = None
     distinct: bool = False
 
 
-class EventAnyResourceFilter(ActionModel):
+class EventAnyResourceFilter(FilterModel):
     id: list[str] | None = None
     id_prefix: list[str] | None = None
     labels: dict[str, Any] | None = None
 
 
-class EventRelatedFilter(ActionModel):
+class EventRelatedFilter(FilterModel):
     id: list[str] | None = None
     role: list[str] | None = None
     resources_in_roles: list[tuple[str, str]] | None = None
     labels: dict[str, Any] | None = None
 
 
-class EventIDFilter(ActionModel):
+class EventIDFilter(FilterModel):
     id: list[uuid.UUID] | None = None
 
 
@@ -299,7 +299,7 @@ class EventOrder(StrEnum):
     DESC = "DESC"
 
 
-class EventFilter(ActionModel):
+class EventFilter(FilterModel):
     """Which events ``/events/filter`` returns; every part given must match."""
 
     occurred: EventOccurredFilter = Field(default_factory=EventOccurredFilter)
@@ -320,7 +320,7 @@ class Page(ActionModel):
     offset: int = Field(default=0, ge=0)
 
 
-class RunFilters(ActionModel):
+class RunFilters(FilterModel):
     """The side-by-side filters that flow-run and task-run queries accept (all ANDed)."""
 
     flows: FlowFilter | None = None

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from flowyard.schemas.base import ActionModel, FlowyardModel, ObjectModel
-from flowyard.schemas.json_schema import SchemaError, problems
+from flowyard.schemas.base import ActionModel, FilterModel, FlowyardModel, ObjectModel
+from flowyard.schemas.states import SetStateRequest
 
 # --- leases -------------------------------------------------------------------------------
 
@@ -26,6 +26,18 @@ class FlowRunLeaseRequest(ActionModel):
 
     lease_seconds: float = Field(gt=0, le=86_400)
     holder: dict[str, Any] | None = None
+
+
+class FlowRunSetStateRequest(SetStateRequest):
+    """The body of ``POST /flow_runs/{id}/set_state``: the contract's, plus ``lease``.
+
+    A Flowyard SDK process declares the lease it will renew with the Running proposal it
+    sends anyway: the server takes it in the same transaction when Running is accepted, so
+    a run holds a lease from its first moment in Running without a round trip of its own.
+    The official client sends no ``lease`` (its heartbeat events renew one instead).
+    """
+
+    lease: FlowRunLeaseRequest | None = None
 
 
 class FlowRunLease(FlowyardModel):
@@ -52,7 +64,7 @@ class FlowRunInputCreate(ActionModel):
     sender: str | None = Field(default=None, max_length=255)
 
 
-class FlowRunInputFilter(ActionModel):
+class FlowRunInputFilter(FilterModel):
     prefix: str = Field(max_length=255)
     limit: int = Field(default=1, ge=1, le=200)
     exclude_keys: list[str] = Field(default_factory=list)
@@ -107,6 +119,10 @@ def json_schema_errors(value: Any, schema: dict[str, Any], path: str = "") -> li
     or unresolvable ``$ref``, bad ``pattern`` or bound, too complex) is reported the same
     way, as a reason, because the route answers every reason with a 422: the stored schema
     is the flow's, the request cannot fix it, but a 500 would hide what is wrong."""
+    # Imported here: jsonschema (and attrs, referencing) cost a client that never checks a
+    # run input a tenth of a second at import.
+    from flowyard.schemas.json_schema import SchemaError, problems
+
     try:
         return [str(problem) for problem in problems(value, schema, path=path, limit=5)]
     except SchemaError as exc:

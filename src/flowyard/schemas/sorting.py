@@ -55,3 +55,22 @@ class ArtifactSort(StrEnum):
     ID_DESC = "ID_DESC"
     KEY_DESC = "KEY_DESC"
     KEY_ASC = "KEY_ASC"
+
+
+# Deployments and block documents: defined here, not beside their models, so that a client
+# method's default sort does not import those models (re-exported there).
+class DeploymentSort(StrEnum):
+    CREATED_DESC = "CREATED_DESC"
+    UPDATED_DESC = "UPDATED_DESC"
+    NAME_ASC = "NAME_ASC"
+    NAME_DESC = "NAME_DESC"
+    # Not in the contract, but in the official client's enum (deployments without a limit
+    # last): served so that every value the client can send works.
+    CONCURRENCY_LIMIT_ASC = "CONCURRENCY_LIMIT_ASC"
+    CONCURRENCY_LIMIT_DESC = "CONCURRENCY_LIMIT_DESC"
+
+
+class BlockDocumentSort(StrEnum):
+    NAME_DESC = "NAME_DESC"
+    NAME_ASC = "NAME_ASC"
+    BLOCK_TYPE_AND_NAME_ASC = "BLOCK_TYPE_AND_NAME_ASC"

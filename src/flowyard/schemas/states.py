@@ -7,9 +7,11 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from flowyard.schemas.base import ActionModel, FlowyardModel, utcnow
+from flowyard.schemas.limits import ShortText
+from flowyard.schemas.request_bounds import bound_nested_read_model
 
 
 class StateType(StrEnum):
@@ -99,13 +101,15 @@ class State(FlowyardModel):
 
 class StateCreate(ActionModel):
     type: StateType
-    name: str | None = None
+    name: ShortText | None = None
     message: str | None = None
     data: Any = None
     state_details: StateDetails = Field(default_factory=StateDetails)
     # Accepted so that a client may echo back a full State; ignored by the server.
     id: uuid.UUID | None = None
     timestamp: dt.datetime | None = None
+
+    _bounded_details = field_validator("state_details")(bound_nested_read_model)
 
 
 class SetStateStatus(StrEnum):

@@ -17,7 +17,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from flowyard.schemas.states import StateType
@@ -85,4 +85,8 @@ class TaskRunReport(TypedDict):
     cache_expiration: NotRequired[dt.datetime | None]
 
 
-TASK_RUN_REPORTS: TypeAdapter[list[TaskRunReport]] = TypeAdapter(list[TaskRunReport])
+# Built on first use: a client that sends no report (a script's flow without tasks, any CLI
+# command) does not pay the ~20 ms this validator takes to build.
+TASK_RUN_REPORTS: TypeAdapter[list[TaskRunReport]] = TypeAdapter(
+    list[TaskRunReport], config=ConfigDict(defer_build=True)
+)

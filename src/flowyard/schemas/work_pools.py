@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from flowyard.schemas.actions import NAME_PATTERN
-from flowyard.schemas.base import ActionModel, FlowyardModel, ObjectModel
+from flowyard.schemas.base import ActionModel, FilterModel, FlowyardModel, ObjectModel
 from flowyard.schemas.core import FlowRun
 from flowyard.schemas.filters import (
     FilterSet,
@@ -17,6 +17,7 @@ from flowyard.schemas.filters import (
     WorkPoolFilter,
     WorkQueueFilter,
 )
+from flowyard.schemas.limits import ShortText
 
 
 def _check_name(value: str) -> str:
@@ -31,7 +32,7 @@ def _check_name(value: str) -> str:
 class WorkPoolCreate(ActionModel):
     name: str = Field(min_length=1, max_length=255)
     description: str | None = None
-    type: str = "prefect-agent"
+    type: ShortText = "prefect-agent"
     base_job_template: dict[str, Any] = Field(default_factory=dict)
     is_paused: bool = False
     concurrency_limit: int | None = Field(default=None, ge=0)
@@ -66,7 +67,7 @@ class WorkPool(ObjectModel):
     base_job_template: dict[str, Any] = Field(default_factory=dict)
     is_paused: bool = False
     concurrency_limit: int | None = None
-    status: str | None = None  # READY, NOT_READY or PAUSED
+    status: Literal["READY", "NOT_READY", "PAUSED"] | None = None
     default_queue_id: uuid.UUID | None = None
     storage_configuration: WorkPoolStorageConfiguration = Field(
         default_factory=WorkPoolStorageConfiguration
@@ -85,7 +86,7 @@ class WorkQueueCreate(ActionModel):
     priority: int | None = Field(default=None, gt=0)
     filter: dict[str, Any] | None = None
     # Accepted on the legacy POST /work_queues/ (the pool to put the queue in).
-    work_pool_name: str | None = None
+    work_pool_name: ShortText | None = None
 
     _name = field_validator("name")(_check_name)
 
@@ -115,7 +116,7 @@ class WorkQueue(ObjectModel):
     filter: dict[str, Any] | None = None
     last_polled: dt.datetime | None = None
     work_pool_name: str | None = None
-    status: str | None = None  # READY, NOT_READY or PAUSED
+    status: Literal["READY", "NOT_READY", "PAUSED"] | None = None
     active_slots: int | None = None
 
 
@@ -149,7 +150,7 @@ class Worker(ObjectModel):
     status: WorkerStatus = "OFFLINE"
 
 
-class WorkerStatusFilter(ActionModel):
+class WorkerStatusFilter(FilterModel):
     # The contract's two statuses: anything else is a 422 naming it, not an empty answer.
     any_: list[WorkerStatus] | None = None
     not_any_: list[WorkerStatus] | None = None
@@ -185,7 +186,7 @@ class WorkerFilterBody(_Page):
     workers: WorkerFilter | None = None
 
 
-class GetScheduledFlowRuns(ActionModel):
+class GetScheduledFlowRuns(FilterModel):
     work_queue_names: list[str] | None = None
     scheduled_before: dt.datetime | None = None
     scheduled_after: dt.datetime | None = None

@@ -161,19 +161,30 @@ def execute(run_id: uuid.UUID) -> int:
 def adopt_official_worker_settings() -> None:
     """Started by the official worker (the run named only as ``PREFECT__FLOW_RUN_ID``): run
     as under ours. The run is on that worker's server, so its ``PREFECT_API_URL`` and
-    ``PREFECT_API_KEY`` are the ones to use, over ours (an empty key, not an absent one, so
-    that a key of the active profile, meant for the profile's server, is not sent to this
-    one); ``FLOWYARD_FLOW_RUN_ID`` makes the run hold a lease, as a worker's runs do."""
+    ``PREFECT_API_KEY`` (or the key in ``PREFECT_API_AUTH_STRING``, which the official
+    client needs for its websockets) are the ones to use, over ours (an empty key, not an
+    absent one, so that a key of the active profile, meant for the profile's server, is not
+    sent to this one); ``FLOWYARD_FLOW_RUN_ID`` makes the run hold a lease, as a worker's
+    runs do."""
     env = os.environ
     official_id, url = env.get(RUN_ID_VARIABLES[1]), env.get("PREFECT_API_URL")
     if env.get(RUN_ID_VARIABLES[0]) or not official_id or not url:
         return
     env[RUN_ID_VARIABLES[0]] = official_id
     env["FLOWYARD_API_URL"] = url
-    env["FLOWYARD_API_KEY"] = env.get("PREFECT_API_KEY", "")
+    env["FLOWYARD_API_KEY"] = env.get("PREFECT_API_KEY") or _key_of_auth_string(
+        env.get("PREFECT_API_AUTH_STRING", "")
+    )
     from flowyard.settings import cached_settings
 
     cached_settings.cache_clear()
+
+
+def _key_of_auth_string(auth_string: str) -> str:
+    """The key in an official worker's ``PREFECT_API_AUTH_STRING`` (``user:key`` or the key
+    alone): a Flowyard server takes either as its key, our client sends it as a bearer."""
+    _, colon, password = auth_string.partition(":")
+    return password if colon else auth_string
 
 
 def main() -> int:

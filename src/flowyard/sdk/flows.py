@@ -114,6 +114,7 @@ class Flow(Generic[P, R]):
             )
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
+        self._hints: dict[str, Any] | None = None
         self._adapters: dict[str, Any] | None = None
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", self.name)
@@ -178,14 +179,19 @@ class Flow(Generic[P, R]):
         Raises:
             ParameterValidationError: naming the first parameter whose value does not fit.
         """
-        from pydantic import ValidationError
-
-        adapters = self._parameter_adapters()
+        hints = self._parameter_hints()
         validated = dict(parameters)
         for name, value in parameters.items():
-            adapter = adapters.get(name)
-            if adapter is None or _is_future_like(value):
+            hint = hints.get(name)
+            if hint is None or _is_future_like(value):
                 continue
+            if hint in _UNCHANGED_WHEN_EXACT and type(value) is hint:
+                continue  # pydantic would return it as it is; building its validator would not
+            adapter = self._parameter_adapter(name, hint)
+            if adapter is None:
+                continue
+            from pydantic import ValidationError
+
             try:
                 validated[name] = adapter.validate_python(value)
             except ValidationError as exc:
@@ -197,18 +203,17 @@ class Flow(Generic[P, R]):
                 ) from None
         return validated
 
-    def _parameter_adapters(self) -> dict[str, Any]:
-        if self._adapters is None:
+    def _parameter_hints(self) -> dict[str, Any]:
+        """The type each parameter is validated against (``*args`` as a tuple of its hint,
+        ``**kwargs`` as a dict); parameters without a usable hint are left out."""
+        if self._hints is None:
             import typing
-
-            from pydantic import ConfigDict, TypeAdapter
 
             try:
                 hints = typing.get_type_hints(self.fn)
             except Exception:  # noqa: BLE001 - unresolvable hints: validate what we can
                 hints = dict(getattr(self.fn, "__annotations__", {}))
-            adapters = {}
-            config = ConfigDict(arbitrary_types_allowed=True)
+            found: dict[str, Any] = {}
             for name, param in self._signature.parameters.items():
                 hint = hints.get(name)
                 if hint is None or isinstance(hint, str):
@@ -217,12 +222,24 @@ class Flow(Generic[P, R]):
                     hint = tuple[hint, ...]  # type: ignore[valid-type]
                 elif param.kind is param.VAR_KEYWORD:
                     hint = dict[str, hint]  # type: ignore[valid-type]
-                try:
-                    adapters[name] = TypeAdapter(hint, config=config)
-                except Exception:  # noqa: BLE001 - a type pydantic cannot handle is not checked
-                    continue
-            self._adapters = adapters
-        return self._adapters
+                found[name] = hint
+            self._hints = found
+        return self._hints
+
+    def _parameter_adapter(self, name: str, hint: Any) -> Any:
+        """The pydantic validator of one parameter, built on first need (building one costs
+        more than a whole small flow run); ``None`` for a type pydantic cannot handle."""
+        if self._adapters is None:
+            self._adapters = {}
+        if name not in self._adapters:
+            from pydantic import ConfigDict, TypeAdapter
+
+            try:
+                adapter = TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+            except Exception:  # noqa: BLE001 - a type pydantic cannot handle is not checked
+                adapter = None
+            self._adapters[name] = adapter
+        return self._adapters[name]
 
     def call_fn(self, parameters: dict[str, Any]) -> Any:
         """Call the function with bound parameters (``*args``/``**kwargs`` re-expanded)."""
@@ -314,6 +331,7 @@ class Flow(Generic[P, R]):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_adapters"] = None  # rebuilt on demand; pydantic adapters need not travel
+        state["_hints"] = None
         return state
 
 
@@ -321,6 +339,12 @@ def _at_the_call(exc: FlowyardError) -> FlowyardError:
     """An error of the caller's arguments (a bad cron, a refused URL), shown at the
     caller's line: Flowyard's own frames would only hide the message."""
     return exc.with_traceback(None)
+
+
+# Types whose exact instances pydantic's lax mode hands back unchanged: for these, checking
+# ``type(value) is hint`` is the whole validation (a subclass, or a str for an int, still
+# goes through pydantic).
+_UNCHANGED_WHEN_EXACT: frozenset[type] = frozenset({int, float, str, bool, bytes})
 
 
 def _is_future_like(value: Any) -> bool:

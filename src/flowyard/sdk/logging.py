@@ -17,6 +17,7 @@ import sys
 import threading
 from typing import Any
 
+from flowyard.schemas.limits import MAX_LOG_MESSAGE_LENGTH
 from flowyard.sdk.context import FLOW_RUN, TASK_RUN, FlowRunContext, TaskRunContext
 
 FLOW_LOGGER = logging.getLogger("flowyard.flow_runs")
@@ -85,6 +86,15 @@ def get_run_logger() -> RunLogger:
     raise RuntimeError("get_run_logger() must be called from inside a flow or a task run.")
 
 
+TRUNCATED = "\n... (truncated: longer than the server stores)"
+
+
+def truncated(message: str) -> str:
+    """The head of a message the server would refuse (it bounds a log message, as the
+    official client does): one oversized line must not cost its whole batch."""
+    return message[: MAX_LOG_MESSAGE_LENGTH - len(TRUNCATED)] + TRUNCATED
+
+
 class APILogHandler(logging.Handler):
     """Queues run records on the reporter, which sends them in batches to ``POST /logs/``."""
 
@@ -103,6 +113,8 @@ class APILogHandler(logging.Handler):
         except Exception:  # noqa: BLE001 - logging must never break a run
             self.handleError(record)
             return
+        if len(message) > MAX_LOG_MESSAGE_LENGTH:
+            message = truncated(message)
         reporter = _current_reporter()
         if reporter is not None:
             line = (record.name, record.levelno, message, record.created, flow_run_id, task_run_id)

@@ -171,13 +171,19 @@ class Runner:
         if not self.running:
             return
         from flowyard.schemas.filters import FlowRunFilter, IdFilter, StateFilter, StateTypeFilter
+        from flowyard.schemas.limits import MAX_FILTER_ITEMS
         from flowyard.schemas.states import StateType
 
-        flt = FlowRunFilter(
-            id=IdFilter(any_=list(self.running)),
-            state=StateFilter(type=StateTypeFilter(any_=[StateType.CANCELLING])),
-        )
-        for run in await client.read_flow_runs(flow_run_filter=flt):
+        running = list(self.running)
+        cancelling = []
+        # A filter names at most MAX_FILTER_ITEMS ids: ask in slices of that.
+        for start in range(0, len(running), MAX_FILTER_ITEMS):
+            flt = FlowRunFilter(
+                id=IdFilter(any_=running[start : start + MAX_FILTER_ITEMS]),
+                state=StateFilter(type=StateTypeFilter(any_=[StateType.CANCELLING])),
+            )
+            cancelling += await client.read_flow_runs(flow_run_filter=flt)
+        for run in cancelling:
             process = self.running.get(run.id)
             if process is not None and not process.terminated:
                 print(f"Flow run {run.id} is being cancelled: stopping its process", flush=True)

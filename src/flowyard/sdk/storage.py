@@ -16,6 +16,8 @@ import os
 import uuid
 from pathlib import Path
 
+from flowyard.private_files import open_private, private_folder
+
 
 class ResultStorage:
     """Where result records live; keys are paths relative to the store (or inside it)."""
@@ -93,10 +95,11 @@ class LocalFileSystem(ResultStorage):
     def write_path(self, path: str, content: bytes) -> str:
         """Write ``content`` atomically (temporary file, fsync, rename); returns the path."""
         target = self.resolve(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(target.parent)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with open(temporary, "wb") as handle:
+            # 0600: a result is whatever the task returned, often data only its owner may see.
+            with os.fdopen(open_private(temporary), "wb") as handle:
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())

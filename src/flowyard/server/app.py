@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,13 +11,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from flowyard.private_files import private_home
 from flowyard.server.api.docs import install_docs
 from flowyard.server.api.responses import JSONResponse
+from flowyard.server.auth.guard import RequestGuard, guard_options
 from flowyard.server.database.engine import Database
 from flowyard.server.errors import DomainError, Unavailable
+from flowyard.server.unexpected_errors import AnswerUnexpectedErrors, internal_error
 from flowyard.settings import Settings, get_settings
-
-logger = logging.getLogger("flowyard.server")
 
 # One module per resource in flowyard.server.api, each exposing `router`. The router tries
 # routes in this order, one by one, for every request: the routes a running flow calls most
@@ -39,6 +39,7 @@ API_MODULES = [
     "deployments",
     "work_pools",
     "work_queues",
+    "worker_channel",
     "concurrency_status",
     "collections",
     "concurrency_limits",
@@ -48,6 +49,7 @@ API_MODULES = [
     "block_capabilities",
     "saved_searches",
     "flow_run_control",
+    "automations",
     "ui",
 ]
 WORKSPACE_PREFIX = "/api/accounts/{account_id}/workspaces/{workspace_id}"
@@ -109,9 +111,11 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("Unexpected error handling %s %s", request.method, request.url.path)
-    return JSONResponse({"exception_message": "Internal Server Error"}, status_code=500)
+async def _error_in_a_middleware(request: Request, exc: Exception) -> JSONResponse:
+    # Errors of the routes are logged and answered by AnswerUnexpectedErrors. One raised in a
+    # middleware outside it gets this answer, then Starlette raises it on and the server
+    # logs it, once (logging it here too made every such error two tracebacks).
+    return internal_error()
 
 
 async def startup(app: FastAPI, db: Database, *, migrate: bool) -> None:
@@ -138,18 +142,28 @@ def create_app(
     migrate: bool = True,
     services: bool = True,
     tune_gc: bool = False,
+    in_process: bool = False,
 ) -> FastAPI:
     """Build the app. ``services=False`` leaves background loops off (tests, embedded mode).
+
+    ``in_process=True`` (embedded mode): the app is never served on a socket, so the
+    server API key and the Host check are left off (see ``server/auth/guard.py``).
 
     ``tune_gc=True`` (the ``flowyard server start`` process, which owns its interpreter) sets
     the garbage collector up for a long-running server once startup is done: see
     :func:`tune_garbage_collector`.
     """
     settings = settings or get_settings()
-    db = database or Database(settings.resolved_database_url, echo=settings.database_echo)
+    db = database or Database(
+        settings.resolved_database_url,
+        echo=settings.database_echo,
+        sqlite_synchronous=settings.database_sqlite_synchronous,
+        write_wait_seconds=settings.database_write_wait_seconds,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        private_home(settings.home)  # 0700, or tightened with a warning: see private_files
         await startup(app, db, migrate=migrate)
         from flowyard.server.events.pipeline import event_pipeline
         from flowyard.server.services import start_services
@@ -177,7 +191,11 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(Exception, _error_in_a_middleware)
+    # Added first, so innermost: just outside the routes (see server/unexpected_errors.py).
+    app.add_middleware(AnswerUnexpectedErrors)
+    # Host, API key, body size and type: checked before routing, for the API and the UI.
+    app.add_middleware(RequestGuard, **guard_options(settings, in_process=in_process))
     # Each resource's router straight under the app (not one router nesting them all): one
     # level less to walk on every request.
     routers = api_routers()
@@ -186,6 +204,10 @@ def create_app(
             app.include_router(router, prefix=prefix)
     _hoist_body_definitions(app)
     install_docs(app)
+    # The web UI at "/" (after the API: its routes never shadow one).
+    from flowyard.ui.mount import install_ui
+
+    install_ui(app)
     return app
 
 

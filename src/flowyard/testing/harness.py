@@ -97,7 +97,7 @@ async def in_process_client(database_url: str | None = None) -> AsyncIterator[Fl
 
     with tempfile.TemporaryDirectory(prefix="flowyard-") as folder:
         settings = Settings(home=Path(folder), database_url=database_url)
-        app = create_app(settings, services=False)
+        app = create_app(settings, services=False, in_process=True)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with FlowyardClient("http://flowyard.test/api", transport=transport) as client:

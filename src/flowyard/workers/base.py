@@ -28,6 +28,7 @@ from flowyard.exceptions import (
     ServerUnavailable,
 )
 from flowyard.schemas.filters import FlowRunFilter, IdFilter
+from flowyard.schemas.limits import MAX_FILTER_ITEMS
 from flowyard.schemas.states import SetStateStatus, StateCreate, StateType
 from flowyard.schemas.work_pools import WorkerFlowRunResponse
 from flowyard.workers.launcher import FlowRunProcess
@@ -300,10 +301,14 @@ class BaseWorker:
             ids = [i for i in self.running if i not in self._cancelling]
             if not ids:
                 continue
+            runs = []
             try:
-                runs = await self.client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(id=IdFilter(any_=ids)), limit=len(ids)
-                )
+                # A filter names at most MAX_FILTER_ITEMS ids: ask in slices of that.
+                for start in range(0, len(ids), MAX_FILTER_ITEMS):
+                    chunk = ids[start : start + MAX_FILTER_ITEMS]
+                    runs += await self.client.read_flow_runs(
+                        flow_run_filter=FlowRunFilter(id=IdFilter(any_=chunk)), limit=len(chunk)
+                    )
             except ClientError as exc:
                 logger.warning("Could not check for cancelled runs: %s", exc)
                 continue

@@ -63,15 +63,25 @@ def run_environment(
         # official engine reports it. The template's ``env`` may still say otherwise.
         env["PREFECT_API_URL"] = api_url
         env.pop("PREFECT_API_KEY", None)
+        env.pop("PREFECT_API_AUTH_STRING", None)
         if api_key:
             env["PREFECT_API_KEY"] = api_key
+            # The official client sends PREFECT_API_KEY over HTTP only; its events
+            # websocket authenticates with the auth string (a Flowyard server accepts the
+            # key as the whole string), and so does its HTTP when both are set.
+            env["PREFECT_API_AUTH_STRING"] = api_key
     for key, value in (configured or {}).items():
         if value is None:
             env.pop(str(key), None)
         else:
             env[str(key)] = str(value)
     if api_url:
+        # Our engine reports where this worker does, with the key this worker uses.
         env["FLOWYARD_API_URL"] = api_url
+        if api_key:
+            env["FLOWYARD_API_KEY"] = api_key
+        else:
+            env.pop("FLOWYARD_API_KEY", None)
     env.update(related or {})
     if flow_run_id is not None:
         env["FLOWYARD_FLOW_RUN_ID"] = str(flow_run_id)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from race_helpers import RACING, Contention
 
 
@@ -14,3 +18,27 @@ def contention(request: pytest.FixtureRequest) -> Iterator[Contention]:
     contention = Contention(request.param == "race")
     yield contention
     contention.release()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def base_url(app: FastAPI) -> AsyncIterator[str]:
+    """``ws://…/api`` of the test app, served by uvicorn (the app's lifespan already ran)."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}/api"
+    finally:
+        server.should_exit = True
+        await task

@@ -125,7 +125,8 @@ async def test_encryption_key_setting_overrides_the_key_file(
     app: FastAPI = create_app(keyed, database=db, services=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as client:
+        base_url = "http://127.0.0.1/api"
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             ids = await secret_ids(client)
             response = await client.post(
                 "/block_documents/", json={"name": "k", "data": {"value": "v"}, **ids}
@@ -435,7 +436,8 @@ async def test_a_bad_or_changed_key_is_a_clear_error(settings: Settings, databas
         try:
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as c:
+                base_url = "http://127.0.0.1/api"
+                async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
                     if create:
                         ids = await secret_ids(c)
                         return await c.post(

@@ -217,3 +217,26 @@ async def test_rate_limit_spacing_follows_the_configured_rate(
     assert (await client.post(f"{BASE}/increment", json=rate)).status_code == 200
     active, clock = await _decay_clock(db, "api")
     assert active == 4 and clock == start + dt.timedelta(seconds=100)
+
+
+async def test_the_fastest_decay_over_years_reads_and_takes_without_overflow(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Found by the contract test: a huge rate times the time since the last write was
+    more than an integer holds (a 500 when the limits were listed)."""
+    too_fast = {"name": "too-fast", "limit": 5, "slot_decay_per_second": 1e300}
+    assert (await client.post("/v2/concurrency_limits/", json=too_fast)).status_code == 422
+    body = {"name": "fastest", "limit": 5, "active_slots": 5, "slot_decay_per_second": 1e6}
+    created = (await client.post("/v2/concurrency_limits/", json=body)).json()
+    async with db.write() as session:
+        await session.execute(
+            sa.update(orm.ConcurrencyLimit)
+            .where(orm.ConcurrencyLimit.id == uuid.UUID(created["id"]))
+            .values(updated=dt.datetime(1990, 1, 1, tzinfo=dt.UTC))
+        )
+    listed = (await client.post("/v2/concurrency_limits/filter", json={})).json()
+    assert [(c["name"], c["active_slots"]) for c in listed] == [("fastest", 0)]
+    taken = await client.post(
+        "/v2/concurrency_limits/increment", json={"names": ["fastest"], "slots": 5}
+    )
+    assert taken.status_code == 200, taken.text

@@ -266,3 +266,78 @@ async def test_the_default_result_storage_is_set_read_and_cleared(
 
     assert (await client.delete("/admin/storage")).status_code == 204
     assert (await client.get("/admin/storage")).json() == {"default_result_storage_block_id": None}
+
+
+async def test_event_counts_include_task_run_state_events(client: httpx.AsyncClient) -> None:
+    """Task-run state events are kept as their state rows, not in the event table: the
+    counts must read them there, as the feed does."""
+    flow_id = (await client.post("/flows/", json={"name": "counted"})).json()["id"]
+    flow_run = await _run(client, flow_id, state={"type": "RUNNING"})
+    task_run = (
+        await client.post(
+            "/task_runs/",
+            json={"flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": "0",
+                  "name": "counted-task", "state": {"type": "PENDING"}},
+        )
+    ).json()  # fmt: skip
+    response = await client.post(
+        f"/task_runs/{task_run['id']}/set_state", json={"state": {"type": "RUNNING"}}
+    )
+    assert response.status_code == 201, response.text
+    now = dt.datetime.now(dt.UTC)
+    window = {"occurred": {"since": (now - dt.timedelta(hours=1)).isoformat(),
+                           "until": (now + dt.timedelta(minutes=1)).isoformat()}}  # fmt: skip
+    task_events = {"event": {"prefix": ["prefect.task-run."]}, **window}
+
+    names = await _count(client, "event", filter=task_events)
+    assert [(c["value"], c["count"]) for c in names] == [
+        ("prefect.task-run.Pending", 1), ("prefect.task-run.Running", 1)
+    ]  # fmt: skip
+    resources = await _count(client, "resource", filter=task_events)
+    assert [(c["value"], c["label"], c["count"]) for c in resources] == [
+        (f"prefect.task-run.{task_run['id']}", "counted-task", 2)
+    ]
+    minutes = await _count(client, "time", filter=task_events, time_unit="minute",
+                           time_interval=10)  # fmt: skip
+    assert sum(c["count"] for c in minutes) == 2
+    # Every event of the window, stored and derived, is counted once.
+    feed = (await client.post("/events/filter", json={"filter": window})).json()
+    everything = await _count(client, "event", filter=window)
+    assert sum(c["count"] for c in everything) == feed["total"]
+
+
+async def test_task_run_state_events_answer_text_and_label_filters(
+    client: httpx.AsyncClient,
+) -> None:
+    """The derived task-run events match a text search and the resource labels they carry,
+    like stored events do: a search for a task's name finds its state events."""
+    flow_id = (await client.post("/flows/", json={"name": "searched"})).json()["id"]
+    flow_run = await _run(client, flow_id, state={"type": "RUNNING"})
+    ids = {}
+    for name in ("load-orders", "send-mail"):
+        task_run = await client.post(
+            "/task_runs/",
+            json={"flow_run_id": flow_run["id"], "task_key": name, "dynamic_key": "0",
+                  "name": name, "state": {"type": "RUNNING"}},
+        )  # fmt: skip
+        ids[name] = task_run.json()["id"]
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+
+    async def found(**flt: Any) -> set[str]:
+        body = {"filter": {"occurred": {"since": since}, "event": {"prefix":
+                ["prefect.task-run."]}, **flt}}  # fmt: skip
+        response = await client.post("/events/filter", json=body)
+        assert response.status_code == 200, response.text
+        return {e["resource"]["prefect.resource.name"] for e in response.json()["events"]}
+
+    assert await found(text={"query": "orders"}) == {"load-orders"}
+    assert await found(text={"query": "Running"}) == {"load-orders", "send-mail"}
+    by_name = {"resource": {"labels": {"prefect.resource.name": "send-*"}}}
+    assert await found(**by_name) == {"send-mail"}
+    by_state = {"resource": {"labels": {"prefect.state-type": ["RUNNING"]}}}
+    assert await found(**by_state) == {"load-orders", "send-mail"}
+    by_id = {"resource": {"labels": {"prefect.resource.id":
+             f"prefect.task-run.{ids['load-orders']}"}}}  # fmt: skip
+    assert await found(**by_id) == {"load-orders"}
+    unknown = {"resource": {"labels": {"prefect.state-message": "x"}}}
+    assert await found(**unknown) == set()

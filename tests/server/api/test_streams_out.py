@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 import websockets
 from fastapi import FastAPI
 
@@ -24,30 +22,6 @@ from flowyard.server.database.engine import Database
 from flowyard.server.queries import tenancy
 
 RECEIVE_TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-async def base_url(app: FastAPI) -> AsyncIterator[str]:
-    """``ws://…/api`` of the test app, served by uvicorn (the app's lifespan already ran)."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"ws://127.0.0.1:{port}/api"
-    finally:
-        server.should_exit = True
-        await task
 
 
 def _now(offset_seconds: float = 0.0) -> str:

@@ -67,6 +67,17 @@ async def _ok(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
+def _automation(name: str, w: dict[str, Any], suffix: str = "") -> dict[str, Any]:
+    """An automation acting on the world's deployment; the third is owned by it."""
+    return {
+        "name": name,
+        "trigger": {"type": "event", "posture": "Reactive",
+                    "expect": ["prefect.flow-run.Completed"]},
+        "actions": [{"type": "run-deployment", "deployment_id": w["deployment"]}],
+        "owner_resource": w["automation_owner"] if suffix == "_3" else None,
+    }  # fmt: skip
+
+
 async def populate(client: httpx.AsyncClient, tag: str) -> dict[str, Any]:
     """One of every resource, named after ``tag``; returns the ids and names, by key."""
     w: dict[str, Any] = {"word": tag}
@@ -112,6 +123,11 @@ async def populate(client: httpx.AsyncClient, tag: str) -> dict[str, Any]:
     )
     w["deployment"] = deployment["id"]
     w["schedule"], w["schedule_2"] = sorted(s["id"] for s in deployment["schedules"])
+    w["automation_owner"] = f"prefect.deployment.{w['deployment']}"
+    for suffix in ("", "_2", "_3"):
+        w[f"automation{suffix}"] = (
+            await post("/automations/", _automation(f"{tag}-automation{suffix}", w, suffix))
+        )["id"]
     w["deployment_2"] = (
         await post("/deployments/", {"name": f"{tag}-deployment-2", "flow_id": w["flow"]})
     )["id"]
@@ -247,7 +263,9 @@ async def worlds(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Worl
     home = tmp_path_factory.mktemp("isolation")
     async with fresh_database_url(home, os.environ.get("FLOWYARD_TEST_DATABASE_URL")) as url:
         db = Database(url)
-        app = create_app(Settings(home=home, database_url=url), database=db, services=False)
+        # "test": the host name these clients use (tests/conftest.py's settings trust it too).
+        settings = Settings(home=home, database_url=url, server_allowed_hosts=["test"])
+        app = create_app(settings, database=db, services=False)
         async with app.router.lifespan_context(app):
             async with db.write() as session:
                 second = await tenancy.create_workspace(
@@ -643,12 +661,6 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
                 {"id": T("deployment"), "schedule_id": T("schedule")},
             ),
             Probe(
-                "DELETE /automations/owned-by/{resource_id}",
-                {"resource_id": T("deployment")},
-                refused=lambda r: r.status_code in (202, 404),
-                note="Flowyard has no automations yet: nothing to delete either way",
-            ),
-            Probe(
                 "POST /deployments/bulk_delete",
                 body={"deployments": _ids("deployment_2")},
                 refused=_empty,
@@ -871,6 +883,44 @@ MATRIX: dict[str, tuple[list[Probe], list[Listing]]] = {
                 "POST /block_documents/count",
                 {"block_documents": {"block_type_id": {"any_": [T("block_type")]}}},
             ),
+        ],
+    ),
+    "automations": (
+        [
+            Probe("GET /automations/{id}", {"id": T("automation")}),
+            Probe("GET /automations/{id}", {"id": T("automation_3")}),
+            Probe(
+                "GET /automations/related-to/{resource_id}",
+                {"resource_id": T("automation_owner")},
+                refused=_empty,
+                control=lambda r: r.is_success and len(r.json()) == 3,
+            ),
+            Probe(
+                "PUT /automations/{id}",
+                {"id": T("automation")},
+                {
+                    "name": "changed",
+                    "actions": [{"type": "do-nothing"}],
+                    "trigger": {
+                        "type": "event",
+                        "posture": "Reactive",
+                        "expect": ["prefect.flow-run.Failed"],
+                    },
+                },
+            ),  # fmt: skip
+            Probe("PATCH /automations/{id}", {"id": T("automation")}, {"enabled": False}),
+            Probe("DELETE /automations/{id}", {"id": T("automation_2")}),
+            # A's automation owned by A's deployment stays (the GET above reads it back).
+            Probe(
+                "DELETE /automations/owned-by/{resource_id}",
+                {"resource_id": T("automation_owner")},
+                refused=lambda r: r.status_code == 202,
+                control=lambda r: r.status_code == 202,
+            ),
+        ],
+        [
+            Listing("POST /automations/filter", {}),
+            Listing("POST /automations/count", {}),
         ],
     ),
     "saved_searches": (
@@ -1172,6 +1222,7 @@ GROUPS = [
     "events",
     "logs",
     "saved_searches",
+    "automations",
     "variables",
     "artifacts",
     "concurrency_limits_v2",
@@ -1265,9 +1316,20 @@ def _workspace_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
 LISTS = re.compile(r"/(filter|count|paginate|history|lateness|bulk_\w+|next)$|_states/$")
 
 
+# Websockets naming an object are probed from two workspaces by their own tests (the
+# matrix speaks HTTP).
+WEBSOCKETS_COVERED_ELSEWHERE = {
+    "WS /work_pools/{name}/workers/connect": (
+        "tests/server/api/test_worker_channel.py::"
+        "test_the_channel_serves_only_its_workspace_s_pool"
+    ),
+}
+
+
 def test_every_workspace_route_naming_an_object_is_in_the_matrix() -> None:
     app = create_app(Settings(), services=False)  # not started: only its routes are read
     covered = {row.route for _, row in _every(Probe)} | {row.route for _, row in _every(Listing)}
+    covered |= set(WEBSOCKETS_COVERED_ELSEWHERE)
     routes = {f"{m} {p}" for m, p in _workspace_routes(app)}
     assert len(routes) > 100, "the route walk found too few routes: has FastAPI changed?"
     named = {r for r in routes if "{" in r or LISTS.search(r)}

@@ -19,13 +19,23 @@ class WebSocketClosed(Exception):
 
 
 class ASGIWebSocket:
-    def __init__(self, app: Any, path: str, subprotocols: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        path: str,
+        subprotocols: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.app = app
         self.path = path
         self.subprotocols = subprotocols or []
+        # Host "test" unless given: the name the suite's settings trust (tests/conftest.py).
+        given = {"host": "test", **{k.lower(): v for k, v in (headers or {}).items()}}
+        self.headers = [(k.encode(), v.encode()) for k, v in given.items()]
         self.to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.accepted_subprotocol: str | None = None
+        self.close_reason: str | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ASGIWebSocket:
@@ -37,7 +47,7 @@ class ASGIWebSocket:
             "raw_path": self.path.encode(),
             "root_path": "",
             "query_string": b"",
-            "headers": [(b"host", b"test")],
+            "headers": self.headers,
             "subprotocols": self.subprotocols,
             "client": ("127.0.0.1", 50000),
             "server": ("test", 80),
@@ -47,6 +57,7 @@ class ASGIWebSocket:
         await self.to_app.put({"type": "websocket.connect"})
         message = await self._next()
         if message["type"] == "websocket.close":
+            self.close_reason = message.get("reason")
             raise WebSocketClosed(message.get("code", 1000))
         assert message["type"] == "websocket.accept", message
         self.accepted_subprotocol = message.get("subprotocol")
@@ -74,5 +85,6 @@ class ASGIWebSocket:
     async def receive_json(self) -> Any:
         message = await self._next()
         if message["type"] == "websocket.close":
+            self.close_reason = message.get("reason")
             raise WebSocketClosed(message.get("code", 1000))
         return json.loads(message.get("text") or message["bytes"])

@@ -169,8 +169,9 @@ async def test_task_run_events_are_kept_as_states_other_events_as_events(
     feed = {e["id"]: e for e in response.json()["events"]}
     assert set(feed) == {recorded["id"], orphan["id"]}
     assert feed[recorded["id"]]["event"] == "prefect.task-run.Pending"
-    assert feed[recorded["id"]]["resource"]["prefect.resource.id"] == (
-        recorded["resource"]["prefect.resource.id"]
+    assert (
+        feed[recorded["id"]]["resource"]["prefect.resource.id"]
+        == (recorded["resource"]["prefect.resource.id"])
     )
 
 

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flowyard.exceptions import ServerUnavailable
+from flowyard.exceptions import InvalidRequest, ServerUnavailable
 from flowyard.sdk.reporting import Reporter
 from flowyard.sdk.states import State
 
@@ -63,6 +63,9 @@ class EngineAPI:
         self._reporter: Reporter | None = None
         self._reporter_lock = threading.Lock()
         self._finalizer: Any = None
+        # False once the server refused a lease declared with Running (an older server):
+        # leases are then taken by the heartbeat's own request (``heartbeat.hold``).
+        self.declares_leases = True
 
     @property
     def reporter(self) -> Reporter:
@@ -137,15 +140,35 @@ class EngineAPI:
         )
 
     def set_flow_run_state(
-        self, flow_run_id: uuid.UUID, state: State, *, force: bool = False
+        self,
+        flow_run_id: uuid.UUID,
+        state: State,
+        *,
+        force: bool = False,
+        lease: tuple[float, dict[str, Any]] | None = None,
     ) -> tuple[str, State | None, Any]:
-        """Propose ``state``; returns (status, the run's state after, response details)."""
+        """Propose ``state``; returns (status, the run's state after, response details).
+
+        ``lease`` (seconds, holder), with a Running proposal: the server takes the run's
+        lease if it accepts Running. A server too old to know of it refuses the key; the
+        proposal is then sent again without it (see ``declares_leases``).
+        """
         from flowyard.schemas.states import StateCreate
 
-        wire = state.to_wire()
-        result = self.client.set_flow_run_state(
-            flow_run_id, StateCreate.model_validate(wire), force=force
-        )
+        body = StateCreate.model_validate(state.to_wire())
+        if lease is not None and self.declares_leases:
+            seconds, holder = lease
+            try:
+                result = self.client.set_flow_run_state(
+                    flow_run_id, body, force=force, lease_seconds=seconds, lease_holder=holder
+                )
+            except InvalidRequest as exc:
+                if "lease" not in str(exc):
+                    raise
+                self.declares_leases = False
+                result = self.client.set_flow_run_state(flow_run_id, body, force=force)
+        else:
+            result = self.client.set_flow_run_state(flow_run_id, body, force=force)
         answered = State.from_wire(result.state) if result.state is not None else None
         return str(result.status), answered, result.details
 

@@ -20,6 +20,7 @@ import inspect
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,9 @@ from flowyard.sdk.logging import RunLogger, flow_run_logger, install_print_captu
 from flowyard.sdk.tasks import _task_key
 
 MAX_PROPOSALS = 100
+# The lease of a deployment concurrency slot, renewed at a third of this while the run lives
+# (the official engine renews it for as long).
+DEPLOYMENT_LEASE_SECONDS = 300.0
 
 
 class TerminationSignal(BaseException):
@@ -75,6 +79,7 @@ class FlowRunEngine:
         )
         self.started = 0.0
         self.ctx: FlowRunContext | None = None
+        self._deployment_lease: uuid.UUID | None = None
 
     @classmethod
     def prepare(
@@ -169,11 +174,15 @@ class FlowRunEngine:
 
     def propose_running(self) -> states.State | float | None:
         """None: go. A float: wait that long, then call again. A state: do not run."""
-        status, answered, details = self.api.set_flow_run_state(self.info.id, states.Running())
+        # The lease rides on this request: the server takes it if it accepts Running.
+        status, answered, details = self.api.set_flow_run_state(
+            self.info.id, states.Running(), lease=heartbeat.declared_lease()
+        )
         if status == "ACCEPT":
             self.info.run_count += 1
             self.info.state = answered
-            heartbeat.hold(self.api, self.info.id)  # runs started by a worker/serve(): a lease
+            heartbeat.hold(self.api, self.info.id)  # renewed off the main thread from now on
+            self._hold_deployment_slot(answered)
             self.started = time.monotonic()
             # Started before the first line is logged: the run's log lines reach the API
             # through it (none is found before the run's first task otherwise).
@@ -309,11 +318,28 @@ class FlowRunEngine:
             self.logger.error("Could not record the end of the flow run: %s", error)
         return self.finish(state)
 
+    def _hold_deployment_slot(self, running: states.State | None) -> None:
+        """Renew the slot of the deployment's concurrency limit that the run took when it
+        became Pending (its lease rides in the state), until the run ends."""
+        details = (running.state_details if running is not None else None) or {}
+        lease = details.get("deployment_concurrency_lease_id")
+        if lease:
+            from flowyard.sdk._client_calls import sync_client
+            from flowyard.sdk.concurrency import RENEWER
+
+            self._deployment_lease = uuid.UUID(str(lease))
+            RENEWER.add(sync_client(), self._deployment_lease, DEPLOYMENT_LEASE_SECONDS)
+
     def finish(self, state: states.State) -> states.State:
         """Run the hooks for the final state, log it, flush (top-level runs)."""
         flow = self.flow
         self.info.state = state
         heartbeat.release(self.info.id)
+        if self._deployment_lease is not None:
+            from flowyard.sdk.concurrency import RENEWER
+
+            # The server gives the slot back with the final state; renewing stops here.
+            RENEWER.remove(self._deployment_lease)
         hooks = {
             states.COMPLETED: flow.on_completion,
             states.FAILED: flow.on_failure,

@@ -1,10 +1,15 @@
 """Leases on the flow runs this process executes, renewed by a heartbeat thread.
 
-A process started by a worker or ``serve()`` (``FLOWYARD_FLOW_RUN_ID`` in its environment),
-or any process with ``FLOWYARD_RUNNER_LEASES=true``, takes a lease on each flow run when it
-starts Running and renews it every third of ``FLOWYARD_RUNNER_LEASE_SECONDS``; the lease is
-released when the run ends. If the process dies, nobody renews it and the server's
-``run_leases`` service marks the run Crashed.
+Every flow run this process executes holds a lease while it is Running, whoever started
+the process (a plain ``python my_flow.py``, a worker, ``serve()``): the lease is declared
+with the Running proposal the engine sends anyway, and the server takes it in the same
+transaction (no request of its own before the flow body starts). A daemon thread renews
+it every third of ``FLOWYARD_RUNNER_LEASE_SECONDS``, off the main thread; the server drops
+it with the run's final state (no request after it either). If the process dies, nobody
+renews it and the server's ``run_leases`` service marks the run Crashed; in embedded mode,
+the next start of Flowyard on that database does (``client._embedded``).
+``FLOWYARD_RUNNER_LEASES=false`` turns leases off for processes a worker or ``serve()``
+did not start (their runs can then be left Running forever by a ``kill -9``).
 
 Each renewal answers with the run's state. When a run has been cancelled (Cancelling), the
 heartbeat stops it: it sends SIGTERM to the main thread, where the engine's handler turns
@@ -19,8 +24,9 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowyard.sdk import states
 
@@ -47,64 +53,115 @@ def leases_enabled() -> bool:
     return cached_settings().runner_leases
 
 
+def lease_seconds() -> float:
+    from flowyard.settings import cached_settings
+
+    return cached_settings().runner_lease_seconds
+
+
+def _holder() -> dict[str, Any]:
+    return {"type": "process", "hostname": socket.gethostname(), "pid": os.getpid()}
+
+
+def declared_lease() -> tuple[float, dict[str, Any]] | None:
+    """The lease to declare with a Running proposal: (seconds, holder), or None when this
+    process holds no leases."""
+    if not leases_enabled():
+        return None
+    return lease_seconds(), _holder()
+
+
 class Heartbeat:
-    """One daemon thread renewing the leases of every flow run this process holds."""
+    """One daemon thread renewing the leases of every flow run this process holds. It
+    stops when no run is left and is started again by the next :func:`hold`."""
 
-    def __init__(self, api: EngineAPI, lease_seconds: float) -> None:
-        self.api = api
+    def __init__(self, lease_seconds: float) -> None:
         self.lease_seconds = lease_seconds
-        self.holder = {"type": "process", "hostname": socket.gethostname(), "pid": os.getpid()}
-        self.runs: set[uuid.UUID] = set()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="flowyard-heartbeat", daemon=True)
-        self._thread.start()
+        self.holder = _holder()
+        self.runs: dict[uuid.UUID, EngineAPI] = {}
+        self._thread: threading.Thread | None = None
 
-    def beat(self, run_id: uuid.UUID) -> None:
+    def add(self, api: EngineAPI, run_id: uuid.UUID) -> None:
+        """Renew the run's lease from now on (call with ``_lock`` held)."""
+        self.runs[run_id] = api
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="flowyard-heartbeat", daemon=True
+            )
+            self._thread.start()
+
+    def beat(self, run_id: uuid.UUID, api: EngineAPI) -> None:
         """Renew one lease now and act on the state the server answers with."""
-        lease = self.api.client.heartbeat_flow_run(run_id, self.lease_seconds, holder=self.holder)
+        lease = api.client.heartbeat_flow_run(run_id, self.lease_seconds, holder=self.holder)
         if lease.state_type in _STOPPING:
             stop_cancelled_run(run_id)
         elif lease.expiration is None:
-            self.runs.discard(run_id)  # finished: the server keeps no lease for it
+            self.runs.pop(run_id, None)  # finished: the server keeps no lease for it
 
     def _loop(self) -> None:
         interval = self.lease_seconds / 3
         while True:
-            self._wake.wait(interval)
-            self._wake.clear()
-            for run_id in list(self.runs):
+            time.sleep(interval)
+            with _lock:
+                if not self.runs:
+                    self._thread = None
+                    return
+                held = list(self.runs.items())
+            for run_id, api in held:
+                if run_id not in self.runs:
+                    continue  # released while the others were renewed
                 try:
-                    self.beat(run_id)
+                    self.beat(run_id, api)
                 except Exception as exc:  # noqa: BLE001 - keep beating; the next may pass
                     logger.warning("Could not renew the lease of flow run %s: %s", run_id, exc)
 
 
-def hold(api: EngineAPI, run_id: uuid.UUID) -> None:
-    """Take the run's lease (now, before any user code runs) and keep it renewed."""
+def _current() -> Heartbeat:
     global _heartbeat
+    seconds = lease_seconds()
+    if _heartbeat is None or _heartbeat.lease_seconds != seconds:
+        _heartbeat = Heartbeat(seconds)
+    return _heartbeat
+
+
+def hold(api: EngineAPI, run_id: uuid.UUID) -> None:
+    """Keep the lease of a run that has just entered Running renewed.
+
+    The server took the lease with the Running transition. Only from a server too old to
+    take it there (``api.declares_leases`` False) is it taken now, by a request of its own.
+    """
     if not leases_enabled():
         return
     with _lock:
-        if _heartbeat is None or _heartbeat.api is not api:
-            from flowyard.settings import cached_settings
-
-            _heartbeat = Heartbeat(api, cached_settings().runner_lease_seconds)
-        heartbeat = _heartbeat
-    heartbeat.runs.add(run_id)
+        heartbeat = _current()
+        heartbeat.add(api, run_id)
+    if api.declares_leases:
+        return
     try:
-        heartbeat.beat(run_id)
+        heartbeat.beat(run_id, api)
     except Exception as exc:  # noqa: BLE001 - the run goes on; the thread retries
         logger.warning("Could not take the lease of flow run %s: %s", run_id, exc)
 
 
 def release(run_id: uuid.UUID) -> None:
-    """Stop renewing the run's lease and give it back."""
+    """Stop renewing the run's lease: its final state, just recorded, dropped it."""
     heartbeat = _heartbeat
-    if heartbeat is None or run_id not in heartbeat.runs:
+    if heartbeat is not None:
+        with _lock:
+            heartbeat.runs.pop(run_id, None)
+
+
+def give_back(run_id: uuid.UUID) -> None:
+    """Stop renewing the run's lease and drop it on the server now (the run is not over)."""
+    heartbeat = _heartbeat
+    if heartbeat is None:
         return
-    heartbeat.runs.discard(run_id)
+    with _lock:
+        api = heartbeat.runs.pop(run_id, None)
+    if api is None:
+        return
     try:
-        heartbeat.api.client.release_flow_run_lease(run_id)
+        api.client.release_flow_run_lease(run_id)
     except Exception as exc:  # noqa: BLE001 - it expires on its own
         logger.debug("Could not release the lease of flow run %s: %s", run_id, exc)
 
@@ -126,7 +183,7 @@ def stop_cancelled_run(run_id: uuid.UUID) -> None:
     else:
         # Nothing here may be interrupted: give the lease back, so that the server's
         # cancellation service sees no process and marks the run Cancelled.
-        release(run_id)
+        give_back(run_id)
 
 
 def settle_interrupted(api: EngineAPI, run_id: uuid.UUID, state: states.State) -> states.State:

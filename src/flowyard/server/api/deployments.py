@@ -35,7 +35,6 @@ from flowyard.server.operations import deployments as operations
 from flowyard.server.operations import schedules as schedule_operations
 
 deployments = APIRouter(prefix="/deployments", tags=["Deployments"])
-automations = APIRouter(prefix="/automations", tags=["Automations"])
 
 
 @deployments.post(
@@ -200,13 +199,5 @@ async def delete_schedule(id: uuid.UUID, schedule_id: uuid.UUID, ctx: Ctx) -> Re
     return no_content()
 
 
-# The official client clears a deployment's automations after each deploy; Flowyard has no
-# automations yet, so there is nothing to delete.
-@automations.delete("/owned-by/{resource_id}", status_code=202)
-async def delete_owned_automations(resource_id: str, ctx: Ctx) -> Response:
-    return JSONResponse(None, status_code=202)
-
-
 router = APIRouter()
 router.include_router(deployments)
-router.include_router(automations)

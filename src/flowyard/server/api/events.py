@@ -14,6 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from flowyard.schemas import core
 from flowyard.schemas.base import ActionModel
+from flowyard.schemas.event_ingest import EventIn
 from flowyard.schemas.events import Countable, EventCount, EventCountRequest
 from flowyard.schemas.filters import EventFilter
 from flowyard.schemas.responses import EventPage
@@ -28,8 +29,9 @@ logger = logging.getLogger("flowyard.server.api.events")
 
 router = APIRouter(prefix="/events", tags=["Events"])
 
-EVENT = TypeAdapter(core.Event)
-EVENT_BATCH = TypeAdapter(list[core.Event])
+# What clients send: bounded (see schemas.event_ingest); the events read back are core.Event.
+EVENT = TypeAdapter(EventIn)
+EVENT_BATCH = TypeAdapter(list[EventIn])
 DEFAULT_PAGE = 50
 # The contract's maximum is 50, but the official client's ``read_events()`` asks for 100 by
 # default (and the official server refuses its own client): a page may hold up to this.

@@ -12,6 +12,7 @@ from pydantic import Field, TypeAdapter
 from flowyard.schemas import actions, core
 from flowyard.schemas.base import ActionModel
 from flowyard.schemas.filters import FlowRunFilter, Page, RunFilters
+from flowyard.schemas.flow_run_control import FlowRunSetStateRequest
 from flowyard.schemas.history import RunHistoryBody
 from flowyard.schemas.responses import BulkDeleteResponse, FlowRunPage
 from flowyard.schemas.sorting import FlowRunSort
@@ -19,7 +20,6 @@ from flowyard.schemas.states import (
     FlowRunBulkSetStateResponse,
     FlowRunOrchestrationResult,
     OrchestrationResult,
-    SetStateRequest,
     SetStateStatus,
     StateAbortDetails,
     StateCreate,
@@ -36,7 +36,7 @@ router = APIRouter(prefix="/flow_runs", tags=["Flow Runs"])
 # The bodies of the two routes every flow run calls are validated straight from the request
 # bytes (see api.validation): one pass in pydantic-core instead of json.loads then validate.
 CREATE_BODY = TypeAdapter(actions.FlowRunCreate)
-SET_STATE_BODY = TypeAdapter(SetStateRequest)
+SET_STATE_BODY = TypeAdapter(FlowRunSetStateRequest)
 
 LabelValue = bool | int | float | str
 
@@ -86,7 +86,7 @@ async def create_flow_run(request: Request, ctx: Ctx) -> Response:
 )
 async def set_state(id: uuid.UUID, request: Request, ctx: Ctx) -> Response:
     body = await parse_body(request, SET_STATE_BODY)
-    result = await operations.set_flow_run_state(ctx, id, body.state, body.force)
+    result = await operations.set_flow_run_state(ctx, id, body.state, body.force, body.lease)
     return respond_model(result, 201 if result.status == SetStateStatus.ACCEPT else 200)
 
 

@@ -2,12 +2,14 @@
 ``/logs/out``): accept, authenticate, read the filter, then pump a feed to the socket.
 
 A client offering the ``prefect`` subprotocol first sends ``{"type": "auth", "token": ...}``
-and is answered ``{"type": "auth_success"}`` (single-user mode accepts any token; the
-multi-user layer checks it here); one offering none is served without the handshake, as
-Prefect serves older clients. A subscriber then sends ``{"type": "filter", "filter": {...},
-"backfill": true}`` and receives ``{"type": "event", "event": {...}}`` (or ``"log"``)
-messages until it disconnects. A subscriber that falls too far behind is disconnected
-with 1013 (try again later): the official client reconnects and catches up.
+and is answered ``{"type": "auth_success"}``; one offering none is served without the
+handshake, as Prefect serves older clients -- unless the server has an API key the upgrade
+did not carry: then every client must send the auth frame, whose token the request guard
+checks (``server/auth/websocket_auth.py``) before the frame reaches this module. A
+subscriber then sends ``{"type": "filter", "filter": {...}, "backfill": true}`` and receives
+``{"type": "event", "event": {...}}`` (or ``"log"``) messages until it disconnects. A
+subscriber that falls too far behind is disconnected with 1013 (try again later): the
+official client reconnects and catches up.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import orjson
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from flowyard.server.auth.websocket_auth import requires_auth_frame
 from flowyard.server.operations.streams import StreamLagging
 
 PROTOCOL_ERROR = 1002
@@ -40,7 +43,7 @@ async def accept(websocket: WebSocket, *, require_auth: bool = False) -> bool:
     ]
     prefect = "prefect" in offered
     await websocket.accept(subprotocol="prefect" if prefect else None)
-    if not (prefect or require_auth):
+    if not (prefect or require_auth or requires_auth_frame(websocket.scope)):
         return True
     first = await receive_json(websocket)
     if not isinstance(first, dict) or first.get("type") != "auth":

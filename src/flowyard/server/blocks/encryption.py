@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from flowyard.exceptions import ConfigurationError
+from flowyard.private_files import open_private, private_folder
 from flowyard.server.errors import Misconfigured
 from flowyard.settings import Settings
 
@@ -90,11 +91,11 @@ def _load_key(settings: Settings) -> bytes:
         return _read_key(path)
     from cryptography.fernet import Fernet
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     # Written whole to a private temporary file, then linked into place: a concurrent
     # starter either wins the link or reads the complete key the winner wrote.
     temporary = path.with_name(f".{KEY_FILE_NAME}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = open_private(temporary)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(Fernet.generate_key())

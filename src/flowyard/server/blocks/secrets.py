@@ -17,19 +17,31 @@ def secret_fields_of(fields: dict[str, Any]) -> list[str]:
     return [str(item) for item in value] if isinstance(value, list) else []
 
 
-Place = tuple[dict[str, Any], str, tuple[Any, ...]]
+# A value's container, its key there (an index in a list), and its concrete path (keys and
+# list indexes) from the top of the data: two secrets that share a key never share a path.
+Place = tuple[Any, Any, tuple[Any, ...]]
 
 
 def _places(data: Any, parts: list[str], at: tuple[Any, ...] = ()) -> list[Place]:
-    """(container, key, where) for each value a path names in ``data``, ``where`` being its
-    concrete path (keys and list indexes); a list on the way is walked item by item (a
-    secret field of a model in a list field)."""
-    if isinstance(data, list):
-        return [place for i, item in enumerate(data) for place in _places(item, parts, (*at, i))]
-    if not parts or not isinstance(data, dict):
+    """(container, key, where) for each value a path names in ``data``.
+
+    ``*`` names every value of an object and every item of a list. A named field with a
+    list on the way is looked up in each item (a secret field of a model in a list field).
+    """
+    if not parts:
         return []
     head, rest = parts[0], parts[1:]
-    keys = list(data) if head == "*" else [head] if head in data else []
+    if isinstance(data, list):
+        if head == "*":
+            keys: list[Any] = list(range(len(data)))
+        else:
+            return [
+                place for i, item in enumerate(data) for place in _places(item, parts, (*at, i))
+            ]
+    elif isinstance(data, dict):
+        keys = list(data) if head == "*" else [head] if head in data else []
+    else:
+        return []
     if not rest:
         return [(data, key, (*at, key)) for key in keys]
     found: list[Place] = []
@@ -38,7 +50,7 @@ def _places(data: Any, parts: list[str], at: tuple[Any, ...] = ()) -> list[Place
     return found
 
 
-def _targets(data: Any, parts: list[str]) -> list[tuple[dict[str, Any], str]]:
+def _targets(data: Any, parts: list[str]) -> list[tuple[Any, Any]]:
     """The (container, key) pairs a path names in ``data``."""
     return [(container, key) for container, key, _ in _places(data, parts)]
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pydantic_core
@@ -33,9 +34,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from flowyard.server.database import sqlite_inline
 from flowyard.server.database.prepared import sqlite_handle
+from flowyard.server.errors import Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# FLOWYARD_DATABASE_SQLITE_SYNCHRONOUS: each value's pragma text (never the setting's own).
+SqliteSynchronous = Literal["NORMAL", "FULL"]
+SQLITE_SYNCHRONOUS_MODES: dict[str, str] = {"NORMAL": "NORMAL", "FULL": "FULL"}
 LOCKED_RETRIES = 20
+# How long a write waits for this process's writer (SQLite: the one writer connection;
+# PostgreSQL: a pooled connection, then each row lock) before it is refused with
+# ``Unavailable`` (503 with Retry-After): a client told to retry beats a request queued
+# behind a stalled one for as long as it stalls. FLOWYARD_DATABASE_WRITE_WAIT_SECONDS.
+DEFAULT_WRITE_WAIT_SECONDS = 10.0
+# PostgreSQL's code for a lock wait that reached lock_timeout.
+LOCK_NOT_AVAILABLE = "55P03"
 # Opening a brand-new file from several connections at once: the losers of the race to
 # switch it to WAL are told "database is locked" at once, without any busy wait.
 WAL_SWITCH_RETRIES = 50
@@ -78,8 +90,16 @@ def json_loads(text: str | bytes) -> Any:
 class Database:
     """Sessions for one database URL. Create one per app; share it between requests."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        sqlite_synchronous: SqliteSynchronous = "NORMAL",
+        write_wait_seconds: float = DEFAULT_WRITE_WAIT_SECONDS,
+    ) -> None:
         self.url = url
+        self.write_wait_seconds = write_wait_seconds
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write_lock = asyncio.Lock()
         self._writes = 0
@@ -91,22 +111,30 @@ class Database:
         json_options: dict[str, Any] = {
             "json_serializer": json_dumps,
             "json_deserializer": json_loads,
+            # Bound values are users' data (run parameters, variable values, block data):
+            # never in an error message nor in an echoed statement's log line.
+            "hide_parameters": True,
         }
         if self.is_sqlite:
             self._ensure_sqlite_folder()
+            sync = sqlite_synchronous
             self.write_engine = _sqlite_engine(
-                url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=300, **json_options
+                url, sync, echo=echo, pool_size=1, max_overflow=0, pool_timeout=300, **json_options
             )
             # LIFO: sequential requests keep reusing the connection whose page cache is warm.
             self.read_engine = _sqlite_engine(
-                url, echo=echo, pool_size=4, max_overflow=4, pool_use_lifo=True, **json_options
-            )
+                url, sync, echo=echo, pool_size=4, max_overflow=4, pool_use_lifo=True,
+                **json_options,
+            )  # fmt: skip
             _configure_sqlite(self.write_engine, immediate=True)
             _configure_sqlite(self.read_engine, immediate=False)
         else:
             self.write_engine = create_async_engine(
-                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, **json_options
-            )
+                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                pool_timeout=write_wait_seconds,
+                connect_args=_postgresql_connect_args(url, write_wait_seconds),
+                **json_options,
+            )  # fmt: skip
             self.read_engine = self.write_engine
 
     @property
@@ -116,9 +144,12 @@ class Database:
     def _ensure_sqlite_folder(self) -> None:
         from pathlib import Path
 
+        from flowyard.private_files import private_database
+
         database = sa.engine.make_url(self.url).database
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 before SQLite opens it: its -wal and -shm files take its mode.
+            private_database(Path(database).expanduser())
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -135,11 +166,23 @@ class Database:
         """
         if not self.is_sqlite:
             async with AsyncSession(self.write_engine, expire_on_commit=False) as session:
-                async with session.begin():
-                    yield session
+                try:
+                    async with session.begin():
+                        await session.connection()  # from the pool, within the bound
+                        yield session
+                except sa.exc.TimeoutError:
+                    raise self._unavailable("no database connection was free") from None
+                except sa.exc.DBAPIError as exc:
+                    if _sqlstate(exc) == LOCK_NOT_AVAILABLE:
+                        raise self._unavailable("a row it changes stayed locked") from None
+                    raise
                 await self._committed(session)
             return
-        async with self._write_lock:
+        try:
+            await asyncio.wait_for(self._write_lock.acquire(), self.write_wait_seconds)
+        except TimeoutError:
+            raise self._unavailable("other writes held the writer") from None
+        try:
             for attempt in range(LOCKED_RETRIES):
                 session = AsyncSession(self.write_engine, expire_on_commit=False)
                 try:
@@ -164,11 +207,19 @@ class Database:
                 finally:
                     await session.close()
                 break
+        finally:
+            self._write_lock.release()
         # Outside the write lock: listeners may write in turn.
         await self._committed(session)
         self._writes += 1
         if self._writes % ANALYZE_CHECK_EVERY == 0:
             self.optimize_soon()
+
+    def _unavailable(self, why: str) -> Unavailable:
+        return Unavailable(
+            f"The database is busy: {why} for {self.write_wait_seconds:g} s. "
+            "Nothing was written; try again shortly."
+        )
 
     def add_commit_listener(self, listener: CommitListener, *, announced: bool = True) -> None:
         """Call ``listener`` with the events of each committed write transaction.
@@ -280,6 +331,23 @@ class Database:
             await self.read_engine.dispose()
 
 
+def _postgresql_connect_args(url: str, lock_wait_seconds: float) -> dict[str, Any]:
+    """Every connection's ``lock_timeout``: a statement waiting longer for a row lock fails
+    (and its write answers 503) rather than waiting as long as the holder holds it."""
+    if sa.engine.make_url(url).get_driver_name() != "asyncpg":
+        return {}
+    milliseconds = max(1, round(lock_wait_seconds * 1000))
+    return {"server_settings": {"lock_timeout": str(milliseconds)}}
+
+
+def _sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    for error in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        code = getattr(error, "sqlstate", None)
+        if code:
+            return str(code)
+    return None
+
+
 def _tables(handle: sqlite3.Connection) -> list[str]:
     """The tables whose size ``max(rowid)`` tells (WITHOUT ROWID tables have none)."""
     rows = handle.execute(
@@ -302,18 +370,19 @@ def _analyzed_rows(handle: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
-def _sqlite_engine(url: str, **options: Any) -> AsyncEngine:
+def _sqlite_engine(url: str, synchronous: SqliteSynchronous, **options: Any) -> AsyncEngine:
     """An engine on the inline SQLite driver, with the URL's connect arguments."""
     sa_url = sa.engine.make_url(url)
     dialect = sa_url.get_dialect()()
     args, kwargs = dialect.create_connect_args(sa_url)
+    setup = functools.partial(_sqlite_setup, synchronous=synchronous)
     creator = sqlite_inline.connector(
-        args, kwargs, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, setup=_sqlite_setup
+        args, kwargs, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, setup=setup
     )
     return create_async_engine(url, async_creator=creator, **options)
 
 
-async def _sqlite_setup(raw: sqlite3.Connection) -> None:
+async def _sqlite_setup(raw: sqlite3.Connection, *, synchronous: SqliteSynchronous) -> None:
     """Pragmas for every new SQLite connection (transaction control is already ours:
     the connection is in autocommit mode and the engine's begin hook issues BEGIN)."""
     for attempt in range(WAL_SWITCH_RETRIES):
@@ -324,7 +393,10 @@ async def _sqlite_setup(raw: sqlite3.Connection) -> None:
             if not is_locked_error(exc) or attempt == WAL_SWITCH_RETRIES - 1:
                 raise
             await asyncio.sleep(min(0.005 * 2**attempt, 0.2))
-    raw.execute("PRAGMA synchronous = NORMAL")
+    # NORMAL: in WAL mode a commit survives the process being killed, not a power cut or
+    # an OS crash (the last commits may roll back); FULL syncs the WAL on every commit.
+    # See FLOWYARD_DATABASE_SQLITE_SYNCHRONOUS in the README.
+    raw.execute(f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS_MODES[synchronous]}")
     raw.execute("PRAGMA foreign_keys = ON")
     raw.execute("PRAGMA cache_size = -16000")
 

@@ -171,7 +171,12 @@ class TaskRun(RunMixin, Base):
 
     __table_args__ = (
         sa.UniqueConstraint("workspace_id", "flow_run_id", "task_key", "dynamic_key"),
-        sa.Index("ix_task_run__workspace_expected_start", "workspace_id", "expected_start_time"),
+        # With the state type: the dashboard's counts by state over a window read the
+        # index alone (migration 0010).
+        sa.Index(
+            "ix_task_run__workspace_expected_start_state",
+            "workspace_id", "expected_start_time", "state_type",
+        ),  # fmt: skip
         sa.Index("ix_task_run__workspace_state_type", "workspace_id", "state_type"),
     )
 
@@ -320,6 +325,7 @@ class Artifact(WorkspaceScoped, Base):
 
 # --- models kept in their own modules: imported here so that every table is on
 # Base.metadata (migrations, create_all) whatever a caller imported first.
+from flowyard.server.database import orm_automations as orm_automations  # noqa: E402
 from flowyard.server.database import orm_blocks as orm_blocks  # noqa: E402
 from flowyard.server.database import orm_deployments as orm_deployments  # noqa: E402
 from flowyard.server.database import orm_run_leases as orm_run_leases  # noqa: E402

@@ -137,8 +137,9 @@ def _convert(values: list[Any], processor: Callable[[Any], Any]) -> list[Any]:
 
 
 def _wrap(exc: sqlite3.Error, sql: str, arguments: Any) -> sa.exc.StatementError:
-    # The same exception classes SQLAlchemy raises, so callers need not know the path.
-    return sa.exc.DBAPIError.instance(sql, arguments, exc, sqlite3.Error)
+    # The same exception classes SQLAlchemy raises, so callers need not know the path; and,
+    # like the engines (``hide_parameters``), without the bound values: they are users' data.
+    return sa.exc.DBAPIError.instance(sql, arguments, exc, sqlite3.Error, hide_parameters=True)
 
 
 def insert_statement(table: sa.Table) -> sa.Insert:

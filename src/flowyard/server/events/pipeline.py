@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowyard.schemas import core
 from flowyard.server.database.engine import Database
 from flowyard.server.database.types import utcnow
+from flowyard.server.errors import Unavailable
 from flowyard.server.events.recorder import record_task_runs
 from flowyard.server.queries import events as event_queries
 
@@ -127,8 +128,7 @@ class EventPipeline:
     async def _write_with_retries(self, batch: list[Published]) -> None:
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                async with self.db.write() as session:
-                    await write_events(session, batch)
+                await self._write(batch)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -143,14 +143,24 @@ class EventPipeline:
         # Still failing: one bad event must not sink its neighbours. Write them one by one.
         for item in batch:
             try:
-                async with self.db.write() as session:
-                    await write_events(session, [item])
+                await self._write([item])
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("Dropping event %s that cannot be stored", item[1].id)
                 continue
             await self.notify([item])
+
+    async def _write(self, batch: list[Published]) -> None:
+        while True:
+            try:
+                async with self.db.write() as session:
+                    await write_events(session, batch)
+                return
+            except Unavailable:
+                # The writer is busy, not the batch bad: wait as long as it takes (the
+                # bounded queue in front pushes back on the publishers meanwhile).
+                logger.warning("Event batch waiting for the database writer")
 
     async def notify(self, batch: Sequence[Published]) -> None:
         for listener in self._listeners:

@@ -23,6 +23,7 @@ from flowyard.schemas.filters import ArtifactCollectionFilter, ArtifactFilter, R
 from flowyard.schemas.sorting import ArtifactSort
 from flowyard.server.database import orm
 from flowyard.server.errors import NotFound
+from flowyard.server.operations import references
 from flowyard.server.operations.context import Tx, operation, permission
 from flowyard.server.operations.lifecycle import Action, emit_lifecycle
 from flowyard.server.orchestration.instrumentation import related
@@ -80,6 +81,11 @@ def _emit_collection(tx: Tx, action: Action, latest: core.Artifact) -> None:
 
 @operation(CREATE, writes=True)
 async def create_artifact(tx: Tx, artifact: actions.ArtifactCreate) -> core.Artifact:
+    await references.refuse_foreign_runs(
+        tx,
+        flow_run_ids={"flow_run_id": [artifact.flow_run_id]},
+        task_run_ids={"task_run_id": [artifact.task_run_id]},
+    )
     had_key = artifact.key is not None and (
         await queries.read_latest_artifact(tx.session, tx.workspace_id, artifact.key) is not None
     )

@@ -44,6 +44,7 @@ from flowyard.schemas.work_pools import WorkQueue
 from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
 from flowyard.server.database.types import utcnow
 from flowyard.server.errors import DomainError, NotFound
+from flowyard.server.operations import references
 from flowyard.server.operations.context import Tx, operation, permission
 from flowyard.server.operations.flow_runs import insert_flow_run
 from flowyard.server.operations.lifecycle import Action, emit_lifecycle
@@ -51,6 +52,7 @@ from flowyard.server.operations.work_pool_events import changes, pool_as_related
 from flowyard.server.operations.work_queues import queue_schemas
 from flowyard.server.orchestration import scheduled_runs
 from flowyard.server.orchestration.instrumentation import ID, ROLE, related
+from flowyard.server.queries import deployment_limits
 from flowyard.server.queries import deployments as queries
 from flowyard.server.queries import flow_runs as run_queries
 from flowyard.server.queries import flows as flow_queries
@@ -127,11 +129,26 @@ async def _emit(
 # --- create, read, update, delete -----------------------------------------------------------
 
 
+async def _require_references(tx: Tx, fields: DeploymentCreate | DeploymentUpdate) -> None:
+    """The block documents and the limit a deployment names are this workspace's."""
+    await references.require_block_document(
+        tx, "storage_document_id", fields.storage_document_id
+    )
+    await references.require_block_document(
+        tx, "infrastructure_document_id", fields.infrastructure_document_id
+    )
+    await references.require_concurrency_limit(
+        tx, "global_concurrency_limit_id", fields.global_concurrency_limit_id
+    )
+
+
 @operation(CREATE, writes=True)
 async def create_deployment(tx: Tx, create: DeploymentCreate) -> tuple[Deployment, bool]:
     """``POST /deployments/``: the deployment and True, or the flow's deployment of that
     name, updated with the fields given, and False."""
+    await _require_references(tx, create)
     row, before = await queries.upsert_deployment(tx.session, tx.workspace_id, create)
+    await deployment_limits.sync_deployment_limit(tx.session, row, utcnow())
     await scheduled_runs.schedule_deployment(tx.session, row)
     await _emit(tx, "created" if before is None else "updated", row, before)
     return await _schema(tx, row), before is None
@@ -177,9 +194,11 @@ async def paginate_deployments(
 @operation(UPDATE, writes=True)
 async def update_deployment(tx: Tx, deployment_id: uuid.UUID, update: DeploymentUpdate) -> None:
     row = await _row(tx, deployment_id)
+    await _require_references(tx, update)
     before = queries.column_values(row)
     if await queries.update_deployment(tx.session, tx.workspace_id, row, update):
         await scheduled_runs.schedule_deployment(tx.session, row)
+    await deployment_limits.sync_deployment_limit(tx.session, row, utcnow())
     await _emit(tx, "updated", row, before)
 
 
@@ -217,6 +236,7 @@ async def delete_deployment(tx: Tx, deployment_id: uuid.UUID) -> None:
 
 async def _delete(tx: Tx, row: DeploymentRow) -> None:
     related_resources = await _related(tx, row)  # read before the rows it names may go
+    await deployment_limits.delete_deployment_limit(tx.session, row, utcnow())
     await queries.delete_deployment(tx.session, tx.workspace_id, row.id)
     emit_lifecycle(tx, "deployment", "deleted", row.id, row.name, related=related_resources)
 

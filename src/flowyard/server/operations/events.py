@@ -34,6 +34,8 @@ CREATE = permission("create", "event")
 # a Monday and every server puts an event in the same bucket.
 PIVOT = dt.datetime(2024, 4, 1, tzinfo=dt.UTC)
 MAX_BUCKETS = 1000
+# (value, label, count, first occurred, last occurred)
+ValueCount = tuple[str, str, int, dt.datetime, dt.datetime]
 # The live stream's backfill: at most this far back, and this many events.
 MAX_BACKFILL = dt.timedelta(minutes=15)
 BACKFILL_PAGE = 250
@@ -103,10 +105,13 @@ async def count_events(
     empty ones included, oldest first), or names / resources (most frequent first)."""
     if countable in (Countable.event, Countable.resource):
         conditions = queries.event_conditions(tx.workspace_id, flt, tx.dialect)
-        counts = await queries.count_events_by_value(tx.session, conditions, countable.value)
+        stored = await queries.count_events_by_value(tx.session, conditions, countable.value)
+        derived = await task_run_events.count_task_run_events_by_value(
+            tx.session, tx.workspace_id, flt, countable.value
+        )
         return [
             EventCount(value=value, label=label, count=count, start_time=first, end_time=last)
-            for value, label, count, first, last in counts
+            for value, label, count, first, last in _merge_counts(stored, derived)
         ]
     if countable == Countable.day:
         time_unit, time_interval = TimeUnit.day, 1.0
@@ -129,6 +134,11 @@ async def count_events(
     found = await queries.count_events_by_bucket(
         tx.session, conditions, base, seconds, tx.dialect
     )
+    derived_buckets = await task_run_events.count_task_run_events_by_bucket(
+        tx.session, tx.workspace_id, flt, base, seconds
+    )
+    for index, count in derived_buckets.items():
+        found[index] = found.get(index, 0) + count
     results: list[EventCount] = []
     start = base
     while start < until:
@@ -145,6 +155,20 @@ async def count_events(
         )
         start = end
     return results
+
+
+def _merge_counts(*sources: list[ValueCount]) -> list[ValueCount]:
+    """Counts of the same value from several sources added up (a task run's label is the
+    same in both), most frequent first."""
+    merged: dict[str, ValueCount] = {}
+    for source in sources:
+        for value, label, count, first, last in source:
+            found = merged.get(value)
+            if found is not None:
+                count += found[2]
+                first, last = min(first, found[3]), max(last, found[4])
+            merged[value] = (value, label, count, first, last)
+    return sorted(merged.values(), key=lambda item: (-item[2], item[1]))
 
 
 @contextlib.asynccontextmanager

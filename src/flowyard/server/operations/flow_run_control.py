@@ -12,6 +12,7 @@ from flowyard.schemas.flow_run_control import (
     FlowRunBlockers,
     FlowRunInput,
     FlowRunLease,
+    FlowRunLeaseRequest,
     json_schema_errors,
 )
 from flowyard.schemas.states import (
@@ -61,6 +62,36 @@ async def take_flow_run_lease(
         expiration=answer.expiration,
         lease_seconds=lease_seconds if answer.expiration else None,
     )
+
+
+async def follow_run_lease(
+    tx: Tx,
+    flow_run_id: uuid.UUID,
+    result: OrchestrationResult,
+    lease: FlowRunLeaseRequest | None,
+) -> None:
+    """Keep the run's lease in step with a state change just made in ``tx``.
+
+    An accepted Running that declares a lease (the SDK's) takes it here, in the transition's
+    own transaction: the run is never Running without it, and the process needs no request
+    of its own before the flow body starts. A final state drops whatever lease the run had,
+    so the process sends nothing after its final state either.
+
+    A Running that declares no lease (the official client, a bare API call) takes none
+    here. The official client's ``prefect.flow-run.heartbeat`` events are its lease
+    (``services.run_leases``; prefect 3.9.1 sends the first as the run starts). A run that
+    sends none cannot be told from a healthy one that is merely silent, and crashing a
+    healthy run is worse than leaving a dead one Running: it is never crashed for it.
+    """
+    state = result.state
+    if result.status != SetStateStatus.ACCEPT or state is None:
+        return
+    if state.type == StateType.RUNNING and lease is not None:
+        await queries.hold_lease(
+            tx.session, tx.workspace_id, flow_run_id, lease.lease_seconds, lease.holder, utcnow()
+        )
+    elif state.is_terminal:
+        await queries.release_lease(tx.session, tx.workspace_id, flow_run_id)
 
 
 @operation(UPDATE, writes=True)

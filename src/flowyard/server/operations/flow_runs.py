@@ -17,13 +17,16 @@ from sqlalchemy.exc import IntegrityError
 
 from flowyard.schemas import actions, core
 from flowyard.schemas.filters import FlowRunFilter, RunFilters
+from flowyard.schemas.flow_run_control import FlowRunLeaseRequest
 from flowyard.schemas.sorting import FlowRunSort
 from flowyard.schemas.states import OrchestrationResult, StateCreate
 from flowyard.server.database import orm
 from flowyard.server.database.orm_deployments import Deployment as DeploymentRow
 from flowyard.server.database.types import utcnow
 from flowyard.server.errors import NotFound
+from flowyard.server.operations import references
 from flowyard.server.operations.context import Tx, operation, permission
+from flowyard.server.operations.flow_run_control import follow_run_lease
 from flowyard.server.orchestration import transitions
 from flowyard.server.orchestration.queued_runs import prepare_queued_run
 from flowyard.server.queries import deployments as deployment_queries
@@ -58,6 +61,12 @@ async def insert_flow_run(
         and not await deployment_queries.deployment_exists(tx.session, tx.workspace_id, named)
     ):
         raise NotFound(f"deployment_id: no deployment {named} in this workspace.")
+    if create.parent_task_run_id is not None:
+        parent = {"parent_task_run_id": [create.parent_task_run_id]}
+        await references.refuse_foreign_runs(tx, task_run_ids=parent)
+    await references.require_block_document(
+        tx, "infrastructure_document_id", create.infrastructure_document_id
+    )
     key = create.idempotency_key
     if key is not None:
         existing = await queries.read_flow_run_by_idempotency_key(
@@ -107,14 +116,21 @@ async def create_flow_run(tx: Tx, create: actions.FlowRunCreate) -> tuple[core.F
 
 @operation(UPDATE, writes=True)
 async def set_flow_run_state(
-    tx: Tx, flow_run_id: uuid.UUID, state: StateCreate, force: bool = False
+    tx: Tx,
+    flow_run_id: uuid.UUID,
+    state: StateCreate,
+    force: bool = False,
+    lease: FlowRunLeaseRequest | None = None,
 ) -> OrchestrationResult:
-    """Propose a state; the policy decides (``force`` keeps only the data-loss guard)."""
+    """Propose a state; the policy decides (``force`` keeps only the data-loss guard). The
+    run's lease follows the outcome: taken with an accepted Running that declares one,
+    dropped with a final state (see ``flow_run_control.follow_run_lease``)."""
     result = await transitions.set_flow_run_state(
         tx.session, tx.workspace_id, flow_run_id, state, force=force
     )
     if result is None:
         raise NotFound(NOT_FOUND)
+    await follow_run_lease(tx, flow_run_id, result, lease)
     return result
 
 

@@ -14,6 +14,7 @@ from flowyard.schemas import actions, core
 from flowyard.schemas.filters import LogFilter
 from flowyard.schemas.sorting import LogSort
 from flowyard.server.errors import NotFound
+from flowyard.server.operations import references
 from flowyard.server.operations.context import RequestContext, Tx, authorize, operation, permission
 from flowyard.server.operations.live_filters import log_matches
 from flowyard.server.operations.streams import Feed, publish_after_commit, streams_of
@@ -35,6 +36,11 @@ def _log(row: dict[str, Any]) -> core.Log:
 async def create_logs(tx: Tx, logs: Sequence[actions.LogCreate]) -> int:
     """Store a batch with one statement (the hottest write a flow run makes); once the
     transaction commits, the logs are shown to live subscribers. Returns how many."""
+    await references.refuse_foreign_runs(
+        tx,
+        flow_run_ids={"flow_run_id": {log.flow_run_id for log in logs}},
+        task_run_ids={"task_run_id": {log.task_run_id for log in logs}},
+    )
     rows = await queries.create_logs(tx.session, tx.workspace_id, logs)
     live = streams_of(tx.ctx.db).logs
     if live.subscribers:

@@ -24,6 +24,7 @@ from flowyard.schemas.task_run_reports import TaskRunReport
 from flowyard.server.database import orm
 from flowyard.server.database.types import utcnow
 from flowyard.server.errors import Conflict, Invalid, NotFound
+from flowyard.server.operations import references
 from flowyard.server.operations.context import Tx, operation, permission
 from flowyard.server.orchestration import transitions
 from flowyard.server.orchestration.task_run_reports import record_reports
@@ -60,6 +61,11 @@ async def create_task_run(tx: Tx, create: actions.TaskRunCreate) -> tuple[core.T
 
 
 async def _insert(tx: Tx, create: actions.TaskRunCreate) -> core.TaskRun:
+    if create.task_inputs:
+        flow_runs, task_runs = references.upstream_runs(create.task_inputs)
+        await references.refuse_foreign_runs(
+            tx, flow_run_ids={"task_inputs": flow_runs}, task_run_ids={"task_inputs": task_runs}
+        )
     try:
         run = await queries.create_task_run(tx.session, tx.workspace_id, create)
         state = await transitions.apply_initial_task_run_state(tx.session, run, create.state)

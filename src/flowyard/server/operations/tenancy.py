@@ -14,3 +14,9 @@ async def workspace_belongs_to(
 ) -> bool:
     async with db.read() as session:
         return await tenancy.workspace_belongs_to(session, workspace_id, account_id)
+
+
+async def read_workspace_name(db: Database, workspace_id: uuid.UUID) -> str | None:
+    """The name pages show at the top (resolved with the workspace, like the above)."""
+    async with db.read() as session:
+        return await tenancy.read_workspace_name(session, workspace_id)

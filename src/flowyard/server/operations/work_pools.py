@@ -23,6 +23,7 @@ from flowyard.schemas import work_pools as schemas
 from flowyard.server.database import wakeups
 from flowyard.server.database.orm_work_pools import WorkPool, WorkQueue
 from flowyard.server.database.types import utcnow
+from flowyard.server.operations import references
 from flowyard.server.operations.context import RequestContext, Tx, operation, permission
 from flowyard.server.operations.work_pool_events import (
     POOL_EVENT_FIELDS,
@@ -76,6 +77,7 @@ def _checked_template(pool_type: str, template: dict[str, Any]) -> dict[str, Any
 async def create_work_pool(tx: Tx, create: schemas.WorkPoolCreate) -> schemas.WorkPool:
     """The new pool with its ``default`` queue; Conflict when the name is taken."""
     template = _checked_template(create.type, create.base_job_template)
+    await references.require_storage_configuration(tx, create.storage_configuration)
     create = create.model_copy(update={"base_job_template": template})
     pool = await queries.create_work_pool(tx.session, tx.workspace_id, create)
     emit_pool_lifecycle(tx, "created", pool)
@@ -109,6 +111,7 @@ async def count_work_pools(tx: Tx, pool_filter: filters.WorkPoolFilter | None) -
 async def update_work_pool(tx: Tx, name: str, update: schemas.WorkPoolUpdate) -> None:
     if update.base_job_template is not None:
         job_templates.validate_base_job_template(update.base_job_template)
+    await references.require_storage_configuration(tx, update.storage_configuration)
     pool = await pool_by_name(tx, name)
     before = snapshot(pool, POOL_EVENT_FIELDS)
     was_paused = pool.is_paused

@@ -71,7 +71,10 @@ async def load_flow_runs(
         # One statement: the IMMEDIATE write transaction already excludes other writers.
         rows = await session.execute(
             sa.select(*_RUN, *_STATE)
-            .outerjoin(FLOW_RUN_STATE_TABLE, _STATE.id == _RUN.state_id)
+            .outerjoin(
+                FLOW_RUN_STATE_TABLE,
+                sa.and_(_STATE.id == _RUN.state_id, _STATE.workspace_id == _RUN.workspace_id),
+            )
             .where(_RUN.id.in_(ids))
         )
         pairs = [(tuple(row[:count]), tuple(row[count:])) for row in rows]
@@ -91,7 +94,7 @@ async def load_flow_runs(
             key = FLOW_RUN_STATE_COLUMNS.index("id")
             states = {row[key]: row for row in state_rows}
         pairs = [
-            (tuple(row), tuple(states.get(state_id, ())))
+            (tuple(row), _state_in_workspace_of(row, states.get(state_id)))
             for row, state_id in zip(run_rows, state_ids, strict=True)
         ]
     for run_values, state_values in pairs:
@@ -100,6 +103,17 @@ async def load_flow_runs(
             continue  # another workspace's run: never touched through this key
         found[run.id] = (run, _current_state(run, state_values))
     return found
+
+
+_RUN_WORKSPACE = FLOW_RUN_COLUMNS.index("workspace_id")
+_STATE_WORKSPACE = FLOW_RUN_STATE_COLUMNS.index("workspace_id")
+
+
+def _state_in_workspace_of(run: Sequence[Any], state: Sequence[Any] | None) -> tuple[Any, ...]:
+    # A state counts only in its run's workspace (as in the joined SQLite read).
+    if state is None or state[_STATE_WORKSPACE] != run[_RUN_WORKSPACE]:
+        return ()
+    return tuple(state)
 
 
 def _current_state(run: orm.FlowRun, values: Sequence[Any]) -> State | None:

@@ -20,6 +20,11 @@ from flowyard.server.orchestration.core_rules import (
     PreventPendingTransitions,
     PreventResultDataLoss,
 )
+from flowyard.server.orchestration.deployment_concurrency import (
+    CopyDeploymentConcurrencyLease,
+    ReleaseDeploymentConcurrencySlot,
+    SecureDeploymentConcurrencySlot,
+)
 from flowyard.server.orchestration.instrumentation import (
     InstrumentFlowRunStateTransitions,
     InstrumentTaskRunStateTransitions,
@@ -49,12 +54,17 @@ CoreFlowPolicy = Policy[orm.FlowRun](
         BypassCancellingFlowRunsWithNoInfra,
         PreventPendingTransitions,
         PreventDuplicateRunning,
+        CopyDeploymentConcurrencyLease,
         EnsureOnlyScheduledFlowsMarkedLate,
         HandlePausingFlows,
         HandleResumingPausedFlows,
         CopyScheduledTime,
         WaitForScheduledTime,
+        # After the wait: a run told to come back later takes no slot meanwhile.
+        SecureDeploymentConcurrencySlot,
         RetryFailedFlows,
+        # Last: it sees the transition every rule before it settled on.
+        ReleaseDeploymentConcurrencySlot,
     ],
 )
 
@@ -79,9 +89,16 @@ CoreTaskPolicy = Policy[orm.TaskRun](
 )
 
 # force=true: the caller (an operator, the UI, a service) knows better than the guards; keep
-# only what protects stored results and what needs no infrastructure to happen.
+# only what protects stored results, what needs no infrastructure to happen, and the
+# bookkeeping of deployment slots (a run forced out of Running must not keep its slot).
 MinimalFlowPolicy = Policy[orm.FlowRun](
-    "MinimalFlowPolicy", [PreventResultDataLoss, BypassCancellingFlowRunsWithNoInfra]
+    "MinimalFlowPolicy",
+    [
+        PreventResultDataLoss,
+        BypassCancellingFlowRunsWithNoInfra,
+        CopyDeploymentConcurrencyLease,
+        ReleaseDeploymentConcurrencySlot,
+    ],
 )
 MinimalTaskPolicy = Policy[orm.TaskRun]("MinimalTaskPolicy", [])
 

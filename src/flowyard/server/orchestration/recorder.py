@@ -41,7 +41,7 @@ from flowyard.schemas.states import StateType, default_name
 from flowyard.server.database import orm
 from flowyard.server.database.engine import json_dumps
 from flowyard.server.database.prepared import Prepared
-from flowyard.server.database.types import utcnow
+from flowyard.server.database.types import new_id, utcnow
 
 logger = logging.getLogger("flowyard.server.orchestration.recorder")
 
@@ -111,6 +111,13 @@ class TaskRunRecord:
     # the report carried them): announced to the live listeners as events, not stored (a
     # row for each cost a fifth more instructions per task run; bench/hot_path.py).
     earlier: tuple[Any, ...] = ()
+    # The state id the client sent, when it had to be replaced (see ``_claim_state_ids``).
+    sent_state_id: uuid.UUID | None = None
+
+    @property
+    def state_id_as_sent(self) -> uuid.UUID:
+        sent: uuid.UUID = self.sent_state_id or self.state["id"]
+        return sent
 
     @property
     def run_id(self) -> uuid.UUID:
@@ -224,7 +231,9 @@ async def record_task_runs(
 async def record_runs(
     session: AsyncSession, workspace_id: uuid.UUID, records: Sequence[TaskRunRecord]
 ) -> set[uuid.UUID]:
-    """Write parsed records (from events or from reports); returns the state ids stored.
+    """Write parsed records (from events or from reports); returns the state ids, as the
+    client sent them, of the records stored (a few may be stored under a fresh id: see
+    :func:`_claim_state_ids`).
 
     The same rules whatever the records came from: see :func:`record_task_runs`.
     """
@@ -233,6 +242,7 @@ async def record_runs(
     records, existing = await _resolve_identities(session, workspace_id, records)
     if not records:
         return set()
+    await _claim_state_ids(session, records)
     newest: dict[uuid.UUID, TaskRunRecord] = {}
     for record in records:
         current = newest.get(record.run_id)
@@ -252,7 +262,7 @@ async def record_runs(
     await _statement(session, "upsert_runs", _upsert_runs_statement).run_many(session, runs)
     states = sorted((r.state for r in records), key=lambda row: row["id"].int)
     await _statement(session, "insert_states", _insert_states_statement).run_many(session, states)
-    return {row["id"] for row in states}
+    return {record.state_id_as_sent for record in records}
 
 
 # The recorder's statements differ by dialect (ON CONFLICT, JSON functions): one prepared
@@ -335,6 +345,57 @@ def _by_id_statement(dialect: str) -> sa.Executable:
             WHERE t.id = k.value
         """
     return sa.text(sql).bindparams(sa.bindparam("ids")).columns(*_RUN_IDENTITY_COLUMNS)
+
+
+def _states_by_id_statement(dialect: str) -> sa.Executable:
+    """The stored states, in any workspace, whose id is in ``:ids`` (one JSON parameter)."""
+    if dialect == "postgresql":
+        sql = """
+            SELECT s.id, s.workspace_id, s.task_run_id
+            FROM jsonb_array_elements_text(CAST(:ids AS JSONB)) AS k(v)
+            JOIN task_run_state AS s ON s.id = CAST(k.v AS UUID)
+        """
+    else:
+        sql = """
+            SELECT s.id, s.workspace_id, s.task_run_id
+            FROM json_each(:ids) AS k CROSS JOIN task_run_state AS s
+            WHERE s.id = k.value
+        """
+    columns = (
+        sa.column("id", sa.Uuid),
+        sa.column("workspace_id", sa.Uuid),
+        sa.column("task_run_id", sa.Uuid),
+    )
+    return sa.text(sql).bindparams(sa.bindparam("ids")).columns(*columns)
+
+
+async def _claim_state_ids(session: AsyncSession, records: Sequence[TaskRunRecord]) -> None:
+    """Give a fresh id to each state whose id already names another run's state.
+
+    State ids come from the client and are unique across the server, and states are
+    inserted with ``ON CONFLICT DO NOTHING`` (a retried event is the same state again). An
+    id another workspace (or another run) holds would otherwise leave the run pointing at
+    that state: the run would show another workspace's state as its own. The same id sent
+    again for the same run keeps its id: that is the retry the conflict clause is for.
+    """
+    dialect = session.sync_session.get_bind().dialect.name
+    by_id = _statement(session, "states_by_id", _states_by_id_statement)
+    sent = {record.state["id"] for record in records}
+    found = await by_id.rows(session, {"ids": _ids_parameter(dialect, sent)})
+    owner: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]] = {
+        state_id: (workspace_id, task_run_id) for state_id, workspace_id, task_run_id in found
+    }
+    for record in records:
+        state = record.state
+        claimant = (state["workspace_id"], state["task_run_id"])
+        held_by = owner.setdefault(state["id"], claimant)  # first in the batch claims it
+        if held_by != claimant:
+            record.sent_state_id = state["id"]
+            state["id"] = record.run["state_id"] = new_id()
+            logger.warning(
+                "Task-run state id %s is another run's: stored as %s",
+                record.sent_state_id, state["id"],
+            )  # fmt: skip
 
 
 def _ids_parameter(dialect: str, ids: Iterable[uuid.UUID]) -> str:

@@ -110,7 +110,7 @@ async def record_reports(
     now = utcnow()
     records = [record_from_report(workspace_id, r, now) for r in reports]
     stored = await record_runs(session, workspace_id, records)
-    kept = [record for record in records if record.state["id"] in stored]
+    kept = [record for record in records if record.state_id_as_sent in stored]
     if kept:
         # Each state is the stored form of its event (``queries.task_run_events``): the
         # listeners are told of them once committed, nothing is stored twice.

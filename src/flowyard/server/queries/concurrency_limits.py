@@ -47,7 +47,9 @@ def decayed_active_slots(row: orm.ConcurrencyLimit, now: dt.datetime) -> int:
     if row.slot_decay_per_second <= 0:
         return row.active_slots
     elapsed = max(0.0, (now - row.updated).total_seconds())
-    return max(0, row.active_slots - int(row.slot_decay_per_second * elapsed))
+    decayed = row.slot_decay_per_second * elapsed
+    # Compared as floats first: a high rate over a long time is more than int() takes.
+    return 0 if decayed >= row.active_slots else row.active_slots - int(decayed)
 
 
 def _decayed_slots_sql(dialect: str, now: dt.datetime) -> Any:
@@ -57,11 +59,12 @@ def _decayed_slots_sql(dialect: str, now: dt.datetime) -> Any:
     elapsed: Any
     if dialect == "postgresql":
         elapsed = sa.func.extract("epoch", at - column.updated)
-        decayed = sa.cast(sa.func.floor(column.slot_decay_per_second * elapsed), sa.Integer)
+        # BIGINT: a high rate (at most MAX_SLOT_DECAY_PER_SECOND) over years overflows INT.
+        decayed = sa.cast(sa.func.floor(column.slot_decay_per_second * elapsed), sa.BigInteger)
         floor_at_zero = sa.func.greatest(0, column.active_slots - decayed)
     else:
         elapsed = (sa.func.julianday(at) - sa.func.julianday(column.updated)) * 86400.0
-        decayed = sa.cast(column.slot_decay_per_second * elapsed, sa.Integer)
+        decayed = sa.cast(column.slot_decay_per_second * elapsed, sa.BigInteger)
         floor_at_zero = sa.func.max(0, column.active_slots - decayed)
     return sa.case((column.slot_decay_per_second > 0, floor_at_zero), else_=column.active_slots)
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flowyard.schemas import actions
+from flowyard.schemas.core import ConcurrencyLimitV2
 from flowyard.schemas.deployments import (
     Deployment,
     DeploymentCreate,
@@ -33,6 +34,8 @@ from flowyard.server.database.orm_deployments import DeploymentSchedule as Sched
 from flowyard.server.database.types import utcnow
 from flowyard.server.errors import Invalid, NotFound
 from flowyard.server.queries import schedules as schedule_queries
+from flowyard.server.queries.concurrency_limits import decayed_active_slots
+from flowyard.server.queries.deployment_limits import read_deployment_limits
 from flowyard.server.queries.filtering import Condition
 from flowyard.server.queries.job_templates import _check_object, validate_job_variables
 from flowyard.server.queries.run_filters import deployment_side
@@ -59,6 +62,14 @@ READY_SECONDS = 60
 # Fields of create/update that are not plain columns.
 _NOT_COLUMNS = {"schedules", "version_info", "global_concurrency_limit_id", "flow_id", "name"}
 _NOT_NULL = {"parameters", "tags", "labels", "job_variables", "paused", "enforce_parameter_schema"}
+# UUID columns among the fields, which a JSON dump turns into strings (a 500 on SQLite).
+_ID_COLUMNS = ("storage_document_id", "infrastructure_document_id")
+
+
+def _ids_as_uuids(values: dict[str, Any], fields: DeploymentCreate | DeploymentUpdate) -> None:
+    for key in _ID_COLUMNS:
+        if key in values:
+            values[key] = getattr(fields, key)
 
 
 async def _link_work_pool(
@@ -119,6 +130,7 @@ async def _upsert_deployment(
         for key, value in create.model_dump(mode="json").items()
         if key not in _NOT_COLUMNS and (existing is None or key in given)
     }
+    _ids_as_uuids(values, create)
     if existing is None or "labels" in given:
         values["labels"] = dict(create.labels or {})
     if existing is not None and "work_pool_name" not in given:
@@ -220,6 +232,7 @@ async def update_deployment(
         for key, value in update.model_dump(mode="json", exclude_unset=True).items()
         if key not in _NOT_COLUMNS and (value is not None or key not in _NOT_NULL)
     }
+    _ids_as_uuids(values, update)
     if {"work_pool_name", "work_queue_name", "job_variables"} & values.keys():
         linked = {
             "work_pool_name": values.get("work_pool_name", row.work_pool_name),
@@ -329,11 +342,18 @@ def link_run(run: orm.FlowRun, row: DeploymentRow, queue_name_given: bool) -> No
 
 
 def deployment_schema(
-    row: DeploymentRow, schedules: Sequence[ScheduleRow], now: dt.datetime | None = None
+    row: DeploymentRow,
+    schedules: Sequence[ScheduleRow],
+    now: dt.datetime | None = None,
+    limit: orm.ConcurrencyLimit | None = None,
 ) -> Deployment:
     now = now or utcnow()
     model = Deployment.model_validate(row, from_attributes=True)
     model.schedules = [schedule_queries.schedule_schema(s) for s in schedules]
+    if limit is not None:
+        shown = ConcurrencyLimitV2.from_row(limit)
+        shown.active_slots = decayed_active_slots(limit, now)
+        model.global_concurrency_limit = shown
     polled = row.last_polled
     fresh = polled is not None and (now - polled).total_seconds() < READY_SECONDS
     model.status = "READY" if fresh and not row.paused else "NOT_READY"
@@ -345,8 +365,14 @@ async def deployment_schemas(
 ) -> list[Deployment]:
     """Response models of several deployments, their schedules read in one query."""
     by_deployment = await schedule_queries.read_schedules_of(session, [r.id for r in rows])
+    limited = [r.id for r in rows if r.concurrency_limit is not None]
+    limits = (
+        await read_deployment_limits(session, rows[0].workspace_id, limited) if limited else {}
+    )
     now = utcnow()
-    return [deployment_schema(r, by_deployment.get(r.id, []), now) for r in rows]
+    return [
+        deployment_schema(r, by_deployment.get(r.id, []), now, limits.get(r.id)) for r in rows
+    ]
 
 
 # serve() polls several times a second: record a poll at most this often (a write each

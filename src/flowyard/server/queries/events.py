@@ -59,7 +59,7 @@ async def create_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
 # --- filtering ---------------------------------------------------------------------------
 
 
-def _label_matches(value_expr: Any, expected: Any) -> Condition:
+def label_matches(value_expr: Any, expected: Any) -> Condition:
     """A label spec value: a string (``*`` suffix = prefix match) or a list of them."""
     values = expected if isinstance(expected, list) else [expected]
     parts: list[Condition] = []
@@ -117,7 +117,7 @@ def _related_condition(flt: EventRelatedFilter, dialect: str) -> Condition | Non
             )
         )
     for label, expected in (flt.labels or {}).items():
-        parts.append(_label_matches(_element_label(element, label, dialect), expected))
+        parts.append(label_matches(_element_label(element, label, dialect), expected))
     if not parts:
         return None
     return sa.exists(sa.select(1).select_from(element).where(*parts))
@@ -149,11 +149,11 @@ def _any_resource_condition(flt: EventAnyResourceFilter, dialect: str) -> Condit
         element = _related_elements(dialect)
         parts.append(
             sa.or_(
-                _label_matches(_json_label(orm.Event.resource, label), expected),
+                label_matches(_json_label(orm.Event.resource, label), expected),
                 sa.exists(
                     sa.select(1)
                     .select_from(element)
-                    .where(_label_matches(_element_label(element, label, dialect), expected))
+                    .where(label_matches(_element_label(element, label, dialect), expected))
                 ),
             )
         )
@@ -191,7 +191,7 @@ def event_conditions(
         if resource.id_prefix:
             out.append(_starts_with_any(orm.Event.resource_id, resource.id_prefix))
         for label, expected in (resource.labels or {}).items():
-            out.append(_label_matches(_json_label(orm.Event.resource, label), expected))
+            out.append(label_matches(_json_label(orm.Event.resource, label), expected))
     for related in _as_list(flt.related):
         condition = _related_condition(related, dialect)
         if condition is not None:
@@ -276,6 +276,23 @@ async def count_events_by_value(
     return counts
 
 
+def bucket_index(column: Any, base: dt.datetime, seconds: float, dialect: str) -> Any:
+    """SQL for the index of the ``seconds``-long bucket, counted from ``base``, that the
+    timestamp ``column`` falls in (``column >= base``)."""
+    at = sa.literal(base, Timestamp())
+    if dialect == "postgresql":
+        elapsed: Any = sa.func.extract("epoch", column - at)
+        index: Any = sa.cast(sa.func.floor(elapsed / seconds), sa.Integer)
+    else:
+        # Never negative (occurred >= base), so truncating is flooring. julianday's double
+        # is exact to about 10 microseconds: the nudge keeps an event on a boundary in the
+        # bucket it starts.
+        days = sa.func.julianday(column) - sa.func.julianday(at)
+        elapsed = days * 86400.0 + 0.0001
+        index = sa.cast(elapsed / seconds, sa.Integer)
+    return index
+
+
 async def count_events_by_bucket(
     session: AsyncSession,
     conditions: Sequence[Condition],
@@ -285,17 +302,7 @@ async def count_events_by_bucket(
 ) -> dict[int, int]:
     """How many events fall in each ``seconds``-long bucket counted from ``base`` (events
     before ``base`` must be filtered out by ``conditions``): bucket index -> count."""
-    at = sa.literal(base, Timestamp())
-    if dialect == "postgresql":
-        elapsed: Any = sa.func.extract("epoch", orm.Event.occurred - at)
-        index: Any = sa.cast(sa.func.floor(elapsed / seconds), sa.Integer)
-    else:
-        # Never negative (occurred >= base), so truncating is flooring. julianday's double
-        # is exact to about 10 microseconds: the nudge keeps an event on a boundary in the
-        # bucket it starts.
-        days = sa.func.julianday(orm.Event.occurred) - sa.func.julianday(at)
-        elapsed = days * 86400.0 + 0.0001
-        index = sa.cast(elapsed / seconds, sa.Integer)
+    index = bucket_index(orm.Event.occurred, base, seconds, dialect)
     rows = await session.execute(
         sa.select(index.label("bucket"), sa.func.count()).where(*conditions).group_by(index)
     )

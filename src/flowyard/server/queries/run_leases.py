@@ -89,6 +89,20 @@ async def take_lease(
     if state_type is None or StateType(state_type) not in HELD_STATES:
         await release_lease(session, workspace_id, flow_run_id)
         return LeaseAnswer(state_type, state_name, None)
+    expiration = await hold_lease(session, workspace_id, flow_run_id, lease_seconds, holder, now)
+    return LeaseAnswer(state_type, state_name, expiration)
+
+
+async def hold_lease(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    flow_run_id: uuid.UUID,
+    lease_seconds: float,
+    holder: dict[str, Any] | None,
+    now: dt.datetime,
+) -> dt.datetime:
+    """Take or renew the lease of a run the caller knows is held (one upsert, no read of
+    the run's state). Returns the new expiration."""
     expiration = now + dt.timedelta(seconds=lease_seconds)
     values = {
         "id": new_id(),
@@ -109,7 +123,7 @@ async def take_lease(
             ["expiration", "lease_seconds", "holder", "updated"],
         )
     )
-    return LeaseAnswer(state_type, state_name, expiration)
+    return expiration
 
 
 async def extend_leases(
@@ -208,7 +222,13 @@ async def read_paused_runs(
     order, so that paging through reaches every one), with their state's details."""
     query = (
         sa.select(orm.FlowRun.id, orm.FlowRunState.state_details)
-        .join(orm.FlowRunState, orm.FlowRunState.id == orm.FlowRun.state_id)
+        .join(
+            orm.FlowRunState,
+            sa.and_(
+                orm.FlowRunState.id == orm.FlowRun.state_id,
+                orm.FlowRunState.workspace_id == orm.FlowRun.workspace_id,
+            ),
+        )
         .where(
             orm.FlowRun.workspace_id == workspace_id,
             orm.FlowRun.state_type == StateType.PAUSED.value,

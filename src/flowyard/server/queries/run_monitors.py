@@ -103,7 +103,13 @@ async def lock_paused_run(
     row = (
         await session.execute(
             sa.select(orm.FlowRun.state_type, orm.FlowRunState.state_details)
-            .join(orm.FlowRunState, orm.FlowRunState.id == orm.FlowRun.state_id)
+            .join(
+                orm.FlowRunState,
+                sa.and_(
+                    orm.FlowRunState.id == orm.FlowRun.state_id,
+                    orm.FlowRunState.workspace_id == orm.FlowRun.workspace_id,
+                ),
+            )
             .where(orm.FlowRun.workspace_id == workspace_id, orm.FlowRun.id == flow_run_id)
             .with_for_update(of=orm.FlowRun)
         )

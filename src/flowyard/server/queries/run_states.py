@@ -35,16 +35,21 @@ FLOW_RUN_STATE_COLUMNS: tuple[str, ...] = tuple(FLOW_RUN_STATE_TABLE.c.keys())
 _RUN = FLOW_RUN_TABLE.c
 _STATE = FLOW_RUN_STATE_TABLE.c
 _BY_ID = (_RUN.id == sa.bindparam("id"), _RUN.workspace_id == sa.bindparam("workspace_id"))
+# A run's state is read by id *and* workspace, wherever it is joined: state ids are unique
+# across the server, and one a run points at must never bring another workspace's state.
+_ITS_STATE = sa.and_(_STATE.id == _RUN.state_id, _STATE.workspace_id == _RUN.workspace_id)
 
 # SQLite: the run and its state in one statement (writes are serialised by BEGIN IMMEDIATE).
 _LOAD_RUN_AND_STATE = Prepared(
-    sa.select(*_RUN, *_STATE).outerjoin(FLOW_RUN_STATE_TABLE, _STATE.id == _RUN.state_id).where(
-        *_BY_ID
-    )
+    sa.select(*_RUN, *_STATE).outerjoin(FLOW_RUN_STATE_TABLE, _ITS_STATE).where(*_BY_ID)
 )
 # PostgreSQL: lock the row first, then read the state committed by whoever held the lock.
 _LOCK_RUN = Prepared(sa.select(*_RUN).where(*_BY_ID).with_for_update())
-_READ_STATE = Prepared(sa.select(*_STATE).where(_STATE.id == sa.bindparam("id")))
+_READ_STATE = Prepared(
+    sa.select(*_STATE).where(
+        _STATE.id == sa.bindparam("id"), _STATE.workspace_id == sa.bindparam("workspace_id")
+    )
+)
 INSERT_FLOW_RUN = Prepared(insert_statement(FLOW_RUN_TABLE))
 _INSERT_FLOW_RUN_STATE = Prepared(insert_statement(FLOW_RUN_STATE_TABLE))
 _UPDATES: dict[tuple[str, ...], Prepared] = {}
@@ -88,7 +93,8 @@ async def load_flow_run(
         run = detached_flow_run(dict(zip(FLOW_RUN_COLUMNS, run_row, strict=True)))
         state_values = ()
         if run.state_id is not None:
-            state_values = await _READ_STATE.first(session, {"id": run.state_id}) or ()
+            params = {"id": run.state_id, "workspace_id": workspace_id}
+            state_values = await _READ_STATE.first(session, params) or ()
     if run.state_id is None:
         return run, None
     if state_values and state_values[0] is not None:
@@ -217,7 +223,10 @@ async def lock_run_and_state(
     history = state_model(model)
     statement = (
         sa.select(model, history)
-        .outerjoin(history, history.id == model.state_id)
+        .outerjoin(
+            history,
+            sa.and_(history.id == model.state_id, history.workspace_id == model.workspace_id),
+        )
         .where(model.id == run_id, model.workspace_id == workspace_id)
         .execution_options(populate_existing=True)
     )
@@ -247,7 +256,7 @@ async def read_current_state(
     row: orm.FlowRunState | orm.TaskRunState | None = await session.get(
         state_model(run), run.state_id
     )
-    if row is not None:
+    if row is not None and row.workspace_id == run.workspace_id:
         return state_from_row(row)
     return _state_from_run(run)
 

@@ -33,6 +33,7 @@ from flowyard.schemas.deployments import (
     DeploymentScheduleCreate,
     DeploymentScheduleUpdate,
 )
+from flowyard.schemas.limits import MAX_SCHEDULED_RUNS, MAX_SCHEDULES_PER_DEPLOYMENT
 from flowyard.schemas.schedules import schedule_from_json
 from flowyard.schemas.states import StateType
 from flowyard.server.database import orm
@@ -46,6 +47,9 @@ from flowyard.server.schedules import next_times
 logger = logging.getLogger("flowyard.server.queries.schedules")
 
 KEY_PREFIX = "scheduled"
+# Runs made for one deployment in one call (its request, one scheduler pass): see
+# schemas.limits.MAX_SCHEDULED_RUNS.
+MAX_RUNS_PER_DEPLOYMENT = MAX_SCHEDULED_RUNS
 # Idempotency keys looked up per statement (well within every dialect's bound-parameter limit).
 _KEYS_PER_QUERY = 500
 
@@ -91,6 +95,14 @@ NO_SLUG = (
 )
 
 
+def _within_bound(count: int) -> None:
+    if count > MAX_SCHEDULES_PER_DEPLOYMENT:
+        raise Invalid(
+            f"schedules: a deployment may have at most {MAX_SCHEDULES_PER_DEPLOYMENT} "
+            f"schedules; this change would give it {count}."
+        )
+
+
 def _unique_slugs(slugs: Sequence[str | None], taken: Collection[str] = ()) -> None:
     given = [slug for slug in slugs if slug is not None]
     if len(set(given)) != len(given) or set(given) & set(taken):
@@ -130,6 +142,7 @@ async def replace_schedules(
     one keeps its id (and its runs, unless its timing or parameters changed); the others'
     future runs go with them."""
     _unique_slugs([create.slug for create in creates])
+    _within_bound(len(creates))
     await lock_deployment(session, deployment.id)
     existing = await read_schedules(session, deployment.workspace_id, deployment.id)
     by_slug = {s.slug: s for s in existing if s.slug}
@@ -186,6 +199,7 @@ async def update_schedules(
     _unique_slugs([update.slug for update in updates])
     targets = [by_slug.get(update.replaces or update.slug or "") for update in updates]
     new = [_as_create(u) for u, target in zip(updates, targets, strict=True) if target is None]
+    _within_bound(len(existing) + len(new))
     # Renamed schedules give up their slug first, so that no step of a swap collides.
     for update, target in zip(updates, targets, strict=True):
         if target is not None and update.replaces:
@@ -201,8 +215,10 @@ async def update_schedules(
 async def create_schedules(
     session: AsyncSession, deployment: DeploymentRow, creates: Sequence[DeploymentScheduleCreate]
 ) -> list[ScheduleRow]:
+    await lock_deployment(session, deployment.id)  # counted, then added: one at a time
     existing = await read_schedules(session, deployment.workspace_id, deployment.id)
     _unique_slugs([create.slug for create in creates], {s.slug for s in existing if s.slug})
+    _within_bound(len(existing) + len(creates))
     rows = [_row(deployment, create) for create in creates]
     session.add_all(rows)
     await session.flush()
@@ -399,10 +415,16 @@ async def missing_runs(
     min_runs: int = 3,
     horizon: dt.timedelta = dt.timedelta(days=100),
     min_horizon: dt.timedelta = dt.timedelta(hours=1),
+    per_deployment: int = MAX_RUNS_PER_DEPLOYMENT,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """The scheduled runs a batch of deployments is missing, as flow-run rows ready to
     insert (``orchestration.scheduled_runs`` inserts them with their Scheduled states).
-    Reads only: which slots are due and which of them already have their run."""
+    Reads only: which slots are due and which of them already have their run.
+
+    At most ``per_deployment`` runs of each deployment, the soonest across its schedules,
+    and at most ``limit`` in all (the scheduler's chunk): the rest are made by the next
+    call, which finds these taken."""
     pool_ids = await _pool_ids(session, {d.work_queue_id for d, _ in batch if d.work_queue_id})
     runs: list[dict[str, Any]] = []
     for deployment, schedules in batch:
@@ -427,9 +449,15 @@ async def missing_runs(
             continue
         taken = await _taken_keys(session, deployment, wanted.keys())
         pool_id = pool_ids.get(deployment.work_queue_id) if deployment.work_queue_id else None
-        for key, (slot, parameters) in wanted.items():
-            if key not in taken:
-                runs.append(_run_values(deployment, parameters, key, slot, now, pool_id))
+        missing = sorted(
+            ((slot, key, parameters) for key, (slot, parameters) in wanted.items()),
+            key=lambda item: (item[0], item[1]),
+        )
+        missing = [item for item in missing if item[1] not in taken][:per_deployment]
+        for slot, key, parameters in missing:
+            runs.append(_run_values(deployment, parameters, key, slot, now, pool_id))
+        if limit is not None and len(runs) >= limit:
+            return runs[:limit]
     return runs
 
 

@@ -9,8 +9,9 @@ their transaction commits (``queries.outbox.announce``), and the event feed read
 the state rows (:func:`read_task_run_events`), merged with the stored events. The states
 a client's batch coalesced (see ``TaskRunRecord.earlier``) are announced only.
 
-Filters that only stored events can answer (resource or related labels, text, related
-roles other than flow-run and tag) leave these events out.
+Filters that only stored events can answer (``any_resource``, related labels, related
+roles other than flow-run and tag, resource labels these events do not carry) leave these
+events out.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from flowyard.schemas import core
 from flowyard.schemas.filters import EventFilter, EventOrder
 from flowyard.server.database import orm
-from flowyard.server.queries.filtering import json_list_contains
+from flowyard.server.queries.events import bucket_index, label_matches
+from flowyard.server.queries.filtering import json_list_contains, like_condition
 
 EVENT_PREFIX = "prefect.task-run."
 RESOURCE_PREFIX = "prefect.task-run."
@@ -94,8 +96,17 @@ def _conditions(workspace_id: uuid.UUID, flt: EventFilter, dialect: str) -> list
         where.append(state.timestamp <= occurred.until)
     if flt.id.id:
         where.append(state.id.in_(flt.id.id))
-    if flt.text is not None or flt.any_resource is not None:
+    if flt.any_resource is not None:
         return None
+    if flt.text is not None:
+        # Stored events match on their name and resource id; these on their name (the
+        # state's) and on the run's name, which is what a person searching types.
+        where.append(
+            sa.or_(
+                like_condition(sa.literal(EVENT_PREFIX) + state.name, flt.text.query),
+                like_condition(run.name, flt.text.query),
+            )
+        )
     names = flt.event
     if names is not None:
         if names.prefix and not any(
@@ -121,8 +132,11 @@ def _conditions(workspace_id: uuid.UUID, flt: EventFilter, dialect: str) -> list
             where.append(state.name.not_in(excluded))
     resource = flt.resource
     if resource is not None:
-        if resource.labels:
-            return None
+        for label, expected in (resource.labels or {}).items():
+            condition = _label_condition(label, expected)
+            if condition is None:
+                return None
+            where.append(condition)
         if resource.id:
             ids = _ids_after(RESOURCE_PREFIX, resource.id)
             if not ids:
@@ -151,6 +165,30 @@ def _conditions(workspace_id: uuid.UUID, flt: EventFilter, dialect: str) -> list
             either.extend(json_list_contains(run.tags, tag, dialect) for tag in tags)
             where.append(sa.or_(*either))
     return where
+
+
+def _label_condition(label: str, expected: Any) -> Any | None:
+    """SQL for a resource label spec on the labels these events carry (see
+    :func:`state_event`); None for a label they derive from nothing queryable."""
+    state, run = orm.TaskRunState, orm.TaskRun
+    columns: dict[str, Any] = {
+        NAME: run.name,
+        "prefect.state-name": state.name,
+        "prefect.state-type": state.type,
+    }
+    if label in columns:
+        return label_matches(columns[label], expected)
+    if label != ID:
+        return None
+    values = expected if isinstance(expected, list) else [expected]
+    everything = any(
+        str(v) == "*" or (str(v).endswith("*") and RESOURCE_PREFIX.startswith(str(v)[:-1]))
+        for v in values
+    )
+    if everything:
+        return sa.true()
+    ids = _ids_after(RESOURCE_PREFIX, [str(v) for v in values if not str(v).endswith("*")])
+    return run.id.in_(ids) if ids else sa.false()
 
 
 async def read_task_run_events(
@@ -191,6 +229,67 @@ async def count_task_run_events(
         .where(*where)
     )
     return await session.scalar(query) or 0
+
+
+async def count_task_run_events_by_value(
+    session: AsyncSession, workspace_id: uuid.UUID, flt: EventFilter, by: str
+) -> list[tuple[str, str, int, dt.datetime, dt.datetime]]:
+    """(value, label, count, first, last) per event name (``by="event"``) or task run
+    (``by="resource"``), the shape of ``queries.events.count_events_by_value``."""
+    where = _conditions(workspace_id, flt, session.sync_session.get_bind().dialect.name)
+    if where is None:
+        return []
+    state, run = orm.TaskRunState, orm.TaskRun
+    keys: tuple[Any, ...] = (state.name,) if by == "event" else (run.id, run.name)
+    rows = await session.execute(
+        sa.select(
+            *keys,
+            sa.func.count(),
+            sa.func.min(state.timestamp),
+            sa.func.max(state.timestamp),
+        )
+        .select_from(state)
+        .join(run, run.id == state.task_run_id)
+        .where(*where)
+        .group_by(*keys)
+    )
+    counts = []
+    for row in rows:
+        *key, count, first, last = tuple(row)
+        if by == "event":
+            value = label = f"{EVENT_PREFIX}{key[0]}"
+        else:
+            value, label = f"{RESOURCE_PREFIX}{key[0]}", key[1]
+        counts.append((value, str(label), int(count), _aware(first), _aware(last)))
+    return counts
+
+
+async def count_task_run_events_by_bucket(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    flt: EventFilter,
+    base: dt.datetime,
+    seconds: float,
+) -> dict[int, int]:
+    """How many task-run state events fall in each bucket (see ``count_events_by_bucket``)."""
+    dialect = session.sync_session.get_bind().dialect.name
+    where = _conditions(workspace_id, flt, dialect)
+    if where is None:
+        return {}
+    state, run = orm.TaskRunState, orm.TaskRun
+    index = bucket_index(state.timestamp, base, seconds, dialect)
+    rows = await session.execute(
+        sa.select(index, sa.func.count())
+        .select_from(state)
+        .join(run, run.id == state.task_run_id)
+        .where(*where)
+        .group_by(index)
+    )
+    return {int(bucket): int(count) for bucket, count in rows}
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _event(row: Any) -> core.Event:

@@ -57,9 +57,12 @@ class FlowRunNotFound(NotFound):
 
 
 def _with_state() -> sa.Select[orm.TaskRun, orm.TaskRunState]:
-    return sa.select(orm.TaskRun, orm.TaskRunState).outerjoin(
-        orm.TaskRunState, orm.TaskRunState.id == orm.TaskRun.state_id
+    # By id and workspace: a state id the run points at never brings another workspace's.
+    its_state = sa.and_(
+        orm.TaskRunState.id == orm.TaskRun.state_id,
+        orm.TaskRunState.workspace_id == orm.TaskRun.workspace_id,
     )
+    return sa.select(orm.TaskRun, orm.TaskRunState).outerjoin(orm.TaskRunState, its_state)
 
 
 async def read_existing_task_run(

@@ -46,6 +46,13 @@ async def workspace_belongs_to(
     return found is not None
 
 
+async def read_workspace_name(session: AsyncSession, workspace_id: uuid.UUID) -> str | None:
+    name: str | None = await session.scalar(
+        sa.select(orm.Workspace.name).where(orm.Workspace.id == workspace_id)
+    )
+    return name
+
+
 async def create_workspace(
     session: AsyncSession, account_id: uuid.UUID, name: str, handle: str
 ) -> orm.Workspace:

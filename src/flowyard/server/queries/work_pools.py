@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +47,10 @@ TERMINAL_STATE_TYPES = (
     StateType.CANCELLED.value,
     StateType.CRASHED.value,
 )
+
+
+# A pool's or a queue's status, as the contract spells it.
+Status = Literal["READY", "NOT_READY", "PAUSED"]
 
 
 class WorkPoolNotFound(NotFound):
@@ -399,7 +403,7 @@ def worker_alive(worker: Worker, now: dt.datetime) -> bool:
 
 async def pool_statuses(
     session: AsyncSession, pools: Sequence[WorkPool], now: dt.datetime | None = None
-) -> dict[uuid.UUID, str]:
+) -> dict[uuid.UUID, Status]:
     """READY / NOT_READY / PAUSED for each pool, from its workers' heartbeats."""
     now = now or utcnow()
     ids = [pool.id for pool in pools if not pool.is_paused]
@@ -415,7 +419,7 @@ async def pool_statuses(
     }
 
 
-def queue_status(queue: WorkQueue, pool_paused: bool, now: dt.datetime) -> str:
+def queue_status(queue: WorkQueue, pool_paused: bool, now: dt.datetime) -> Status:
     if queue.is_paused or pool_paused:
         return "PAUSED"
     recent = now - dt.timedelta(seconds=QUEUE_READY_SECONDS)

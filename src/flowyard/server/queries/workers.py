@@ -3,6 +3,7 @@ per-pool counts the pool responses show."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 
@@ -133,3 +134,18 @@ async def pool_active_slots(
         .group_by(WorkQueue.work_pool_id)
     )
     return {row[0]: int(row[1]) for row in rows}
+
+
+async def last_heartbeats(
+    session: AsyncSession, workspace_id: uuid.UUID, pool_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dt.datetime]:
+    """Each pool's latest worker heartbeat (its last poll); pools no worker ever polled are
+    absent. One grouped query for all the pools."""
+    if not pool_ids:
+        return {}
+    rows = await session.execute(
+        sa.select(Worker.work_pool_id, sa.func.max(Worker.last_heartbeat_time))
+        .where(Worker.workspace_id == workspace_id, Worker.work_pool_id.in_(pool_ids))
+        .group_by(Worker.work_pool_id)
+    )
+    return {pool_id: at for pool_id, at in rows if at is not None}

@@ -19,6 +19,7 @@ SERVICE_MODULES = [
     "late_runs",
     "run_leases",
     "cancellation",
+    "automations",
 ]
 
 

@@ -1,15 +1,15 @@
 """The run-lease monitor: a flow run whose process stopped renewing its lease is settled.
 
-A process executing a flow run (started by a worker or ``serve()``) renews the run's lease
-by heartbeat. When the lease expires the process is gone (killed, out of memory, its
-machine lost): the run goes through orchestration to Crashed, saying when the lease
-expired; its unfinished task runs are crashed too and every concurrency slot it or its
-tasks held is given back. A crashed run that belongs to a deployment and has retries left
-is then rescheduled as AwaitingRetry (Crashed -> Scheduled is a manual-style rerun that
-the terminal-state rules allow only with a deployment, so a run nobody could start again
-stays Crashed). A run left Cancelling is finished as Cancelled: its process is gone, there
-is nothing left to stop. A paused run past its pause timeout that no live process holds is
-failed: nobody can resume it any more.
+A process executing a flow run with Flowyard's SDK (a script, a worker's or ``serve()``'s
+run) takes the run's lease with its Running transition and renews it by heartbeat. When the
+lease expires the process is gone (killed, out of memory, its machine lost): the run goes
+through orchestration to Crashed, saying when the lease expired; its unfinished task runs
+are crashed too and every concurrency slot it or its tasks held is given back. A crashed run
+that belongs to a deployment and has retries left is then rescheduled as AwaitingRetry
+(Crashed -> Scheduled is a manual-style rerun that the terminal-state rules allow only with
+a deployment, so a run nobody could start again stays Crashed). A run left Cancelling is
+finished as Cancelled: its process is gone, there is nothing left to stop. A paused run past
+its pause timeout that no live process holds is failed: nobody can resume it any more.
 
 The official client's ``prefect.flow-run.heartbeat`` events count as renewals too (an
 event listener extends the run's lease by a longer, configurable period).

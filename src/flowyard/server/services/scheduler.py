@@ -4,7 +4,8 @@ Every ``LOOP_SECONDS`` (and at once when a deployment is created or changed in t
 it listens to the committed ``prefect.deployment.*`` events; or when asked, :func:`wake`) it
 walks the non-paused deployments that have an active schedule, a batch at a time, and inserts
 the missing runs of each (bounded by count and horizon, see ``queries.schedules``) through
-``orchestration.scheduled_runs``. Inserts are idempotent per (schedule, slot), so several
+``orchestration.scheduled_runs``, ``RUNS_PER_TRANSACTION`` at a time and at most
+``MAX_RUNS_PER_PASS`` in one pass. Inserts are idempotent per (schedule, slot), so several
 server processes on one database may all run this loop.
 """
 
@@ -27,7 +28,14 @@ from flowyard.server.queries import schedules as schedule_queries
 logger = logging.getLogger("flowyard.server.services.scheduler")
 
 LOOP_SECONDS = 5.0
+# Deployments read per page of a pass.
 BATCH = 50
+# Runs written per transaction (each with its state row and event): a few milliseconds of
+# the single writer on SQLite.
+RUNS_PER_TRANSACTION = 500
+# Runs one pass makes in all; a deployment gets at most queries.schedules'
+# MAX_RUNS_PER_DEPLOYMENT of them. What is left waits for the next pass, LOOP_SECONDS on.
+MAX_RUNS_PER_PASS = 10_000
 DEPLOYMENT_EVENTS = ("prefect.deployment.created", "prefect.deployment.updated")
 Stop = Callable[[], Awaitable[None]]
 
@@ -47,24 +55,41 @@ async def _on_commit(events: Sequence[tuple[uuid.UUID, core.Event]]) -> None:
         wake()
 
 
-async def schedule_all(db: Database, now: dt.datetime | None = None) -> int:
-    """One pass over every workspace: returns how many runs were created."""
+async def schedule_all(
+    db: Database,
+    now: dt.datetime | None = None,
+    *,
+    chunk: int = RUNS_PER_TRANSACTION,
+    pass_limit: int = MAX_RUNS_PER_PASS,
+) -> int:
+    """One pass over every workspace: returns how many runs were created (at most
+    ``pass_limit``; the next pass makes the rest)."""
     total = 0
     after = None
-    while True:
+    while total < pass_limit:
         async with db.read() as session:
             ids = await schedule_queries.scheduled_deployment_ids(session, after, BATCH)
         if not ids:
             return total
-        # One transaction per batch: the runs of up to BATCH deployments in one commit.
-        async with db.write() as session:
-            # Locked first (FOR SHARE SKIP LOCKED), then their schedules read: see
-            # queries.schedules for the race with an edit this settles.
-            batch = await schedule_queries.lock_for_scheduling(session, ids)
-            total += await scheduled_runs.schedule_runs(session, batch, now or utcnow())
+        # A transaction per chunk of runs, the writer released in between: a heartbeat or
+        # a lease renewal waits for one chunk at most, never for the whole pass. Each
+        # chunk finds the runs of the previous ones taken and makes the next ones.
+        while total < pass_limit:
+            limit = min(chunk, pass_limit - total)
+            async with db.write() as session:
+                # Locked first (FOR SHARE SKIP LOCKED), then their schedules read: see
+                # queries.schedules for the race with an edit this settles.
+                batch = await schedule_queries.lock_for_scheduling(session, ids)
+                made = await scheduled_runs.schedule_runs(
+                    session, batch, now or utcnow(), limit=limit
+                )
+            total += made
+            if made < limit:
+                break
         after = ids[-1]
         if len(ids) < BATCH:
             return total
+    return total
 
 
 async def start(app: Any, interval: float = LOOP_SECONDS) -> Stop:

@@ -22,7 +22,7 @@ from flowyard.server.database.engine import LOCKED_RETRIES, Database, is_locked_
 
 logger = logging.getLogger("flowyard.server.database.migrations")
 
-HEAD = "0008"
+HEAD = "0010"
 VERSION_TABLE = "alembic_version"
 
 __all__ = ["HEAD", "current_revision", "downgrade", "reset", "upgrade_to_head"]
