@@ -199,6 +199,19 @@ def prefect_client_env(server_api_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
+def flow_processes() -> Iterator[list[subprocess.Popen[str]]]:
+    """Flow processes started by a test: killed (if still alive) and reaped after it."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.fixture
 def api(server_api_url: str) -> Iterator[httpx.Client]:
     """A plain httpx client on the server under test, for asserting through the REST API."""
     with httpx.Client(base_url=server_api_url, timeout=30.0) as client:

@@ -70,21 +70,8 @@ def api(api_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def flows() -> Iterator[list[subprocess.Popen[str]]]:
-    """Flow processes started by a test: killed (if still alive) and reaped after it."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
 def start_flow(
-    api_url: str, tmp_path: Path, flows: list[subprocess.Popen[str]], *args: str
+    api_url: str, tmp_path: Path, flow_processes: list[subprocess.Popen[str]], *args: str
 ) -> tuple[subprocess.Popen[str], str]:
     """Start the flow in its own process; return it and its flow run id once it runs."""
     script = tmp_path / "held_flow.py"
@@ -101,7 +88,7 @@ def start_flow(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    flows.append(proc)
+    flow_processes.append(proc)
     assert proc.stdout is not None
     lines = []
     for line in proc.stdout:
@@ -140,9 +127,9 @@ def limit(api: httpx.Client) -> Iterator[None]:
 
 
 def test_a_killed_flow_process_crashes_its_run_and_frees_its_slots(
-    api_url: str, api: httpx.Client, limit: None, tmp_path: Path, flows: Any
+    api_url: str, api: httpx.Client, limit: None, tmp_path: Path, flow_processes: Any
 ) -> None:
-    proc, run_id = start_flow(api_url, tmp_path, flows)
+    proc, run_id = start_flow(api_url, tmp_path, flow_processes)
     lease = api.post(f"/flow_runs/{run_id}/lease", json={"lease_seconds": LEASE_SECONDS})
     assert lease.json()["state_type"] == "RUNNING"
     assert slots(api) == 1
@@ -161,9 +148,9 @@ def test_a_killed_flow_process_crashes_its_run_and_frees_its_slots(
 
 
 def test_a_cancelled_flow_stops_itself_and_ends_cancelled(
-    api_url: str, api: httpx.Client, limit: None, tmp_path: Path, flows: Any
+    api_url: str, api: httpx.Client, limit: None, tmp_path: Path, flow_processes: Any
 ) -> None:
-    proc, run_id = start_flow(api_url, tmp_path, flows)
+    proc, run_id = start_flow(api_url, tmp_path, flow_processes)
     answer = api.post(
         f"/flow_runs/{run_id}/set_state", json={"state": {"type": "CANCELLING"}}
     ).json()
@@ -176,9 +163,9 @@ def test_a_cancelled_flow_stops_itself_and_ends_cancelled(
 
 
 def test_a_worker_terminating_a_cancelled_flow_leaves_it_cancelled(
-    api_url: str, api: httpx.Client, limit: None, tmp_path: Path, flows: Any
+    api_url: str, api: httpx.Client, limit: None, tmp_path: Path, flow_processes: Any
 ) -> None:
-    proc, run_id = start_flow(api_url, tmp_path, flows)
+    proc, run_id = start_flow(api_url, tmp_path, flow_processes)
     # What a worker does: the run goes to Cancelling, then the process gets SIGTERM.
     api.post(f"/flow_runs/{run_id}/set_state", json={"state": {"type": "CANCELLING"}})
     proc.send_signal(signal.SIGTERM)
@@ -189,9 +176,9 @@ def test_a_worker_terminating_a_cancelled_flow_leaves_it_cancelled(
 
 
 def test_cancelling_a_parent_flow_cancels_its_running_subflow(
-    api_url: str, api: httpx.Client, limit: None, tmp_path: Path, flows: Any
+    api_url: str, api: httpx.Client, limit: None, tmp_path: Path, flow_processes: Any
 ) -> None:
-    proc, child_id = start_flow(api_url, tmp_path, flows, "nested")
+    proc, child_id = start_flow(api_url, tmp_path, flow_processes, "nested")
     tracking = api.get(f"/flow_runs/{child_id}").json()["parent_task_run_id"]
     parent_id = api.get(f"/task_runs/{tracking}").json()["flow_run_id"]
     api.post(f"/flow_runs/{parent_id}/set_state", json={"state": {"type": "CANCELLING"}})

@@ -106,23 +106,10 @@ def api(api_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    """Flow processes started by a test: killed (if still alive) and reaped after it."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
 def run_script(
     source: str,
     folder: Path,
-    processes: list[subprocess.Popen[str]],
+    flow_processes: list[subprocess.Popen[str]],
     *args: str,
     **env: str,
 ) -> tuple[subprocess.Popen[str], list[str]]:
@@ -138,7 +125,7 @@ def run_script(
         text=True,
         cwd=folder,
     )
-    processes.append(proc)
+    flow_processes.append(proc)
     assert proc.stdout is not None
     lines = []
     for line in proc.stdout:
@@ -182,10 +169,10 @@ def tag_slots(api: httpx.Client) -> list[str]:
 
 
 def test_a_killed_plain_script_crashes_its_runs_and_gives_back_their_slots(
-    api_url: str, api: httpx.Client, limits: None, tmp_path: Path, processes: Any
+    api_url: str, api: httpx.Client, limits: None, tmp_path: Path, flow_processes: Any
 ) -> None:
     proc, (parent_id, child_id, task_id) = run_script(
-        HELD, tmp_path, processes, FLOWYARD_API_URL=api_url, FLOWYARD_HOME=str(tmp_path / "h")
+        HELD, tmp_path, flow_processes, FLOWYARD_API_URL=api_url, FLOWYARD_HOME=str(tmp_path / "h")
     )
     assert state_of(api, "flow_runs", parent_id)["type"] == "RUNNING"
     assert state_of(api, "flow_runs", child_id)["type"] == "RUNNING"
@@ -212,12 +199,12 @@ def test_a_killed_plain_script_crashes_its_runs_and_gives_back_their_slots(
 
 
 def test_a_healthy_run_longer_than_several_lease_periods_is_not_crashed(
-    api_url: str, api: httpx.Client, tmp_path: Path, processes: Any
+    api_url: str, api: httpx.Client, tmp_path: Path, flow_processes: Any
 ) -> None:
     proc, (run_id,) = run_script(
         HEALTHY,
         tmp_path,
-        processes,
+        flow_processes,
         str(LEASE_SECONDS * 4),
         FLOWYARD_API_URL=api_url,
         FLOWYARD_HOME=str(tmp_path / "h"),
@@ -240,12 +227,12 @@ def embedded_database_url() -> Iterator[str | None]:
 
 
 def test_a_killed_embedded_run_is_crashed_when_flowyard_next_starts_on_its_database(
-    tmp_path: Path, processes: Any, embedded_database_url: str | None
+    tmp_path: Path, flow_processes: Any, embedded_database_url: str | None
 ) -> None:
     env = {"FLOWYARD_HOME": str(tmp_path / "embedded-home")}
     if embedded_database_url:
         env["FLOWYARD_DATABASE_URL"] = embedded_database_url
-    proc, (run_id,) = run_script(BLOCKED, tmp_path, processes, **env)
+    proc, (run_id,) = run_script(BLOCKED, tmp_path, flow_processes, **env)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
@@ -289,7 +276,7 @@ official_held()
 
 
 def test_a_killed_official_client_run_is_crashed_once_its_heartbeats_stop(
-    prefect_python: Path, tmp_path: Path, processes: Any, server_database_url: str | None
+    prefect_python: Path, tmp_path: Path, flow_processes: Any, server_database_url: str | None
 ) -> None:
     with (
         server_process(
@@ -310,7 +297,7 @@ def test_a_killed_official_client_run_is_crashed_once_its_heartbeats_stop(
             text=True,
             cwd=tmp_path,
         )
-        processes.append(proc)
+        flow_processes.append(proc)
         assert proc.stdout is not None
         run_id = ""
         for line in proc.stdout:
